@@ -1,0 +1,94 @@
+//! What resolvers know about the request: the shared services, and who is asking.
+//!
+//! The actor is resolved lazily and once per request: a request that never needs it never
+//! touches the database for it, and an invalid bearer token fails every resolver that
+//! asks — `UNAUTHENTICATED`, never a silent anonymous request — while `login` and
+//! `refreshSession` still work for a client whose access token has just expired.
+
+use async_graphql::Context;
+use plexus_core::page::PageLimits;
+use plexus_core::{Actor, DomainError};
+use plexus_users::UsersService;
+use tokio::sync::OnceCell;
+
+use crate::error::{ApiResult, internal};
+
+/// Services shared by every request (schema data).
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// Users and sessions.
+    pub users: UsersService,
+    /// Connection page sizes.
+    pub page_limits: PageLimits,
+}
+
+#[derive(Debug, Clone)]
+enum Credentials {
+    None,
+    Bearer(String),
+    Malformed,
+}
+
+/// The credentials of one request and the actor they resolve to (request data).
+#[derive(Debug)]
+pub struct RequestAuth {
+    credentials: Credentials,
+    actor: OnceCell<Result<Actor, DomainError>>,
+}
+
+impl RequestAuth {
+    /// A request without credentials.
+    pub fn anonymous() -> Self {
+        Self {
+            credentials: Credentials::None,
+            actor: OnceCell::new(),
+        }
+    }
+
+    /// From the value of an `Authorization` header (`Bearer <token>`), or its absence.
+    pub fn from_header(value: Option<&str>) -> Self {
+        let credentials = match value.map(str::trim) {
+            None => Credentials::None,
+            Some(v) => match v.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Credentials::Bearer(token.trim().to_string())
+                }
+                _ => Credentials::Malformed,
+            },
+        };
+        Self {
+            credentials,
+            actor: OnceCell::new(),
+        }
+    }
+
+    /// The actor, resolved on first use.
+    pub async fn actor(&self, users: &UsersService) -> Result<Actor, DomainError> {
+        self.actor
+            .get_or_init(|| async {
+                match &self.credentials {
+                    Credentials::None => Ok(Actor::Anonymous),
+                    Credentials::Malformed => Err(DomainError::Unauthenticated(
+                        "the Authorization header must be `Bearer <access token>`".into(),
+                    )),
+                    Credentials::Bearer(token) => users.authenticate(token).await,
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+/// The shared services.
+pub fn state<'a>(ctx: &Context<'a>) -> ApiResult<&'a ApiState> {
+    ctx.data::<ApiState>().map_err(internal)
+}
+
+/// Who is asking. Fails with `UNAUTHENTICATED` when the request carried a bad token.
+pub async fn actor(ctx: &Context<'_>) -> ApiResult<Actor> {
+    let st = state(ctx)?;
+    let auth = ctx.data::<RequestAuth>().map_err(internal)?;
+    Ok(auth.actor(&st.users).await?)
+}

@@ -1,0 +1,14 @@
+//! The GraphQL schema of Plexus: object types built from domain models, inputs, per-request
+//! loaders and the query/mutation roots. Resolvers call domain services; they hold no rules.
+
+pub mod connection;
+pub mod context;
+pub mod error;
+pub mod loaders;
+pub mod node;
+pub mod schema;
+pub mod users;
+
+pub use context::{ApiState, RequestAuth};
+pub use loaders::Loaders;
+pub use schema::{PlexusSchema, SchemaOptions, build_schema, sdl};

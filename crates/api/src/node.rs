@@ -1,0 +1,60 @@
+//! The Relay `Node` interface and `node`/`nodes`: any global id resolves to its object, as
+//! the viewer may see it.
+
+use async_graphql::{Context, ID, Interface, Object};
+use plexus_core::{DomainError, GlobalId, IdKind};
+
+use crate::error::ApiResult;
+use crate::users::{User, load_user};
+
+/// An object with a global id.
+#[derive(Interface)]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Global id: names the type and the row."
+))]
+pub enum Node {
+    /// A user.
+    User(User),
+}
+
+/// Most ids `nodes` accepts at once.
+pub const MAX_NODES: usize = 100;
+
+async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
+    Ok(match id.kind {
+        IdKind::User => load_user(ctx, id.uuid).await?.map(Node::User),
+        // Types of later domains resolve here as they land.
+        _ => None,
+    })
+}
+
+/// `node` and `nodes`.
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Any object by its global id; null when it does not exist or is not visible.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Node>> {
+        let id = GlobalId::parse(&id, "id")?;
+        resolve(ctx, id).await
+    }
+
+    /// Objects by global id, in the order asked (null where not found); at most 100.
+    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> ApiResult<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODES {
+            return Err(
+                DomainError::invalid("ids", format!("at most {MAX_NODES} ids at once")).into(),
+            );
+        }
+        let parsed = ids
+            .iter()
+            .map(|id| GlobalId::parse(id, "ids"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let resolved =
+            futures_util::future::join_all(parsed.into_iter().map(|id| resolve(ctx, id))).await;
+        resolved.into_iter().collect()
+    }
+}

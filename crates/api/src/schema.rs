@@ -1,0 +1,53 @@
+//! Building the schema: merged roots, limits, and the SDL export.
+
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+
+use crate::context::ApiState;
+use crate::node::NodeQuery;
+use crate::users::{UsersMutation, UsersQuery};
+
+/// Every query root field.
+#[derive(MergedObject, Default)]
+pub struct Query(NodeQuery, UsersQuery);
+
+/// Every mutation root field.
+#[derive(MergedObject, Default)]
+pub struct Mutation(UsersMutation);
+
+/// The Plexus schema.
+pub type PlexusSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits applied to every operation before execution.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOptions {
+    /// Deepest selection accepted.
+    pub max_depth: usize,
+    /// Highest complexity accepted.
+    pub max_complexity: usize,
+    /// Whether `__schema`/`__type` are answered.
+    pub introspection: bool,
+}
+
+/// Builds the schema over the shared services.
+pub fn build_schema(state: ApiState, opts: SchemaOptions) -> PlexusSchema {
+    let mut b = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(state)
+        .limit_depth(opts.max_depth)
+        .limit_complexity(opts.max_complexity);
+    if !opts.introspection {
+        b = b.disable_introspection();
+    }
+    b.finish()
+}
+
+/// The schema's SDL, sorted so that diffs are stable (`schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl_with_options(
+            SDLExportOptions::new()
+                .sorted_fields()
+                .sorted_arguments()
+                .sorted_enum_items(),
+        )
+}

@@ -1,0 +1,273 @@
+//! Wiring: the database, the services, the schema and the axum router, and serving them
+//! with graceful shutdown.
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use plexus_api::{ApiState, PlexusSchema, SchemaOptions, build_schema};
+use plexus_core::page::PageLimits;
+use plexus_users::{AuthSettings, TokenKeys, UsersService};
+use sea_orm::DatabaseConnection;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+
+use crate::config::{Config, Environment, secret_file};
+use crate::{db, graphiql, http};
+
+/// Everything a request handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// The executable schema.
+    pub schema: PlexusSchema,
+    /// The services behind it.
+    pub api: ApiState,
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The validated configuration.
+    pub config: Arc<Config>,
+}
+
+/// Connects to the database, applies migrations and builds the schema.
+pub async fn build(config: Config) -> anyhow::Result<AppState> {
+    let db = db::connect(&config.database_url, config.db_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database at {}",
+                crate::config::redact_url(&config.database_url)
+            )
+        })?;
+    db::migrate_up(&db)
+        .await
+        .context("cannot apply migrations")?;
+    let secret = jwt_secret(&config)?;
+    Ok(state(config, db, secret.as_bytes()))
+}
+
+/// Builds the services and schema over an open, migrated database.
+pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState {
+    let users = UsersService::new(db.clone(), TokenKeys::new(secret), AuthSettings::default());
+    let api = ApiState {
+        users,
+        page_limits: PageLimits {
+            default_size: config.default_page_size,
+            max_size: config.max_page_size,
+        },
+    };
+    let schema = build_schema(
+        api.clone(),
+        SchemaOptions {
+            max_depth: config.max_depth,
+            max_complexity: config.max_complexity,
+            introspection: config.introspection,
+        },
+    );
+    AppState {
+        schema,
+        api,
+        db,
+        config: Arc::new(config),
+    }
+}
+
+/// The configured JWT secret, or one generated once and kept in a file (not in production).
+fn jwt_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.clone());
+    }
+    anyhow::ensure!(
+        config.environment != Environment::Production,
+        "PLEXUS_JWT_SECRET is required in production"
+    );
+    let path = secret_file(config);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_string();
+        anyhow::ensure!(
+            s.len() >= 32,
+            "{} holds a secret shorter than 32 bytes: delete it to generate a new one",
+            path.display()
+        );
+        return Ok(s);
+    }
+    let secret = plexus_users::tokens::generate_secret();
+    write_private(&path, &secret)
+        .with_context(|| format!("cannot store a generated JWT secret in {}", path.display()))?;
+    tracing::warn!(
+        path = %path.display(),
+        "PLEXUS_JWT_SECRET is not set: generated one and stored it; set PLEXUS_JWT_SECRET in production"
+    );
+    Ok(secret)
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let id = req
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), operation = tracing::field::Empty)
+        })
+        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/graphql") }))
+        .route("/graphql", get(http::get).post(http::post))
+        .route("/graphiql/{file}", get(|Path(file): Path<String>| async move { graphiql::asset(&file) }))
+        .route("/healthz", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route("/readyz", get(ready))
+        .fallback(|| async {
+            (StatusCode::NOT_FOUND, axum::Json(json!({ "errors": [{ "message": "not found", "extensions": { "code": "NOT_FOUND" } }] })))
+        })
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(cors(&config))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(config.request_timeout_secs)))
+        .layer(CatchPanicLayer::custom(|_| {
+            http::error_response(StatusCode::INTERNAL_SERVER_ERROR, http::Media::Json, "INTERNAL", "internal error")
+        }))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "reason": "database unreachable" })),
+            )
+                .into_response()
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "reason": "database timed out" })),
+        )
+            .into_response(),
+    }
+}
+
+fn cors(config: &Config) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-plexus-csrf"),
+        ])
+        .expose_headers([HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(3600));
+    if config.cors_origins.iter().any(|o| o == "*") {
+        base.allow_origin(AllowOrigin::any())
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        base.allow_origin(AllowOrigin::list(origins))
+    }
+}
+
+/// A running server.
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Resolves when the server has stopped.
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl Running {
+    /// Asks the server to stop after finishing in-flight requests.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Binds `config.bind` and serves `state` until `Running::shutdown`.
+pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(state.config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", state.config.bind))?;
+    let addr = listener.local_addr()?;
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let app = router(state);
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        handle,
+        shutdown: tx,
+    })
+}
+
+/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let state = build(config).await?;
+    let running = spawn(state).await?;
+    tracing::info!(addr = %running.addr, "Plexus is serving GraphQL at http://{}/graphql", running.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.shutdown();
+    running.handle.await??;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

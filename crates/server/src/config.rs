@@ -1,0 +1,420 @@
+//! Configuration: one typed `Config`, read from flags and environment variables and
+//! validated at start-up with messages that say what to fix.
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Where the server runs; `production` turns on the strict checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Local development: generated JWT secret allowed, introspection on.
+    Development,
+    /// Production: a JWT secret is required, introspection is off unless enabled.
+    Production,
+    /// Automated tests.
+    Test,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags and environment variables shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// Database URL: `sqlite://path.db` or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Address to listen on [default: 127.0.0.1:8080, or 0.0.0.0:$PORT when PORT is set].
+    #[arg(long, env = "PLEXUS_BIND", global = true)]
+    pub bind: Option<String>,
+
+    /// Port to listen on all interfaces (PaaS convention); ignored when PLEXUS_BIND is set.
+    #[arg(long, env = "PORT", global = true)]
+    pub port: Option<u16>,
+
+    /// `development`, `production` or `test`.
+    #[arg(
+        long = "env",
+        env = "PLEXUS_ENV",
+        value_enum,
+        default_value = "development",
+        global = true
+    )]
+    pub environment: Environment,
+
+    /// Secret for signing access tokens (at least 32 bytes). Required in production.
+    #[arg(long, env = "PLEXUS_JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Maximum query depth.
+    #[arg(long, env = "PLEXUS_MAX_DEPTH", default_value_t = 15, global = true)]
+    pub max_depth: usize,
+
+    /// Maximum query complexity.
+    #[arg(
+        long,
+        env = "PLEXUS_MAX_COMPLEXITY",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub max_complexity: usize,
+
+    /// Default page size of connections.
+    #[arg(
+        long,
+        env = "PLEXUS_DEFAULT_PAGE_SIZE",
+        default_value_t = 20,
+        global = true
+    )]
+    pub default_page_size: u64,
+
+    /// Maximum page size (`first`/`last`) of connections.
+    #[arg(
+        long,
+        env = "PLEXUS_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_page_size: u64,
+
+    /// Maximum request body size in bytes.
+    #[arg(long, env = "PLEXUS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Maximum number of operations in one batched request.
+    #[arg(long, env = "PLEXUS_MAX_BATCH", default_value_t = 10, global = true)]
+    pub max_batch: usize,
+
+    /// Allow schema introspection [default: on, off in production].
+    #[arg(long, env = "PLEXUS_INTROSPECTION", global = true)]
+    pub introspection: Option<bool>,
+
+    /// Comma-separated origins allowed by CORS (`*` for any); empty allows none.
+    #[arg(long, env = "PLEXUS_CORS_ORIGINS", default_value = "", global = true)]
+    pub cors_origins: String,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "PLEXUS_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing `EnvFilter` syntax).
+    #[arg(long, env = "PLEXUS_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Maximum database connections in the pool.
+    #[arg(
+        long,
+        env = "PLEXUS_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Seconds a request may run before it is answered with a timeout.
+    #[arg(
+        long,
+        env = "PLEXUS_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: SocketAddr,
+    pub environment: Environment,
+    /// The configured secret; `None` means "generate and keep one" (not in production).
+    pub jwt_secret: Option<String>,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub default_page_size: u64,
+    pub max_page_size: u64,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub introspection: bool,
+    /// `None` = no CORS headers; `Some(vec![])` never happens; `["*"]` = any origin.
+    pub cors_origins: Vec<String>,
+    pub log_format: LogFormat,
+    pub log: String,
+    pub db_max_connections: u32,
+    pub request_timeout_secs: u64,
+}
+
+/// The default database: `plexus.db` in the working directory, created on first start.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://plexus.db?mode=rwc";
+
+impl ConfigArgs {
+    /// Validates the arguments; the error says which setting is wrong and how.
+    pub fn validate(self) -> Result<Config, String> {
+        let database_url = self
+            .database_url
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_string());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "DATABASE_URL must start with sqlite: or postgres:// (got `{}`)",
+                redact_url(&database_url)
+            ));
+        }
+        let bind = match (&self.bind, self.port) {
+            (Some(b), _) => b.parse().map_err(|_| {
+                format!("PLEXUS_BIND must be host:port, e.g. 127.0.0.1:8080 (got `{b}`)")
+            })?,
+            (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], port)),
+            (None, None) => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        if let Some(s) = &self.jwt_secret {
+            if s.len() < 32 {
+                return Err("PLEXUS_JWT_SECRET must be at least 32 bytes long; generate one with `openssl rand -base64 48`".into());
+            }
+        } else if self.environment == Environment::Production {
+            return Err("PLEXUS_JWT_SECRET is required when PLEXUS_ENV=production".into());
+        }
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(format!("{name} must be greater than 0"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("PLEXUS_MAX_DEPTH", self.max_depth as u64)?;
+        positive("PLEXUS_MAX_COMPLEXITY", self.max_complexity as u64)?;
+        positive("PLEXUS_DEFAULT_PAGE_SIZE", self.default_page_size)?;
+        positive("PLEXUS_MAX_PAGE_SIZE", self.max_page_size)?;
+        positive("PLEXUS_MAX_BODY_BYTES", self.max_body_bytes as u64)?;
+        positive("PLEXUS_MAX_BATCH", self.max_batch as u64)?;
+        positive("PLEXUS_DB_MAX_CONNECTIONS", self.db_max_connections as u64)?;
+        positive("PLEXUS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
+        if self.default_page_size > self.max_page_size {
+            return Err(format!(
+                "PLEXUS_DEFAULT_PAGE_SIZE ({}) must not exceed PLEXUS_MAX_PAGE_SIZE ({})",
+                self.default_page_size, self.max_page_size
+            ));
+        }
+        let cors_origins: Vec<String> = self
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect();
+        for o in &cors_origins {
+            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(format!(
+                    "PLEXUS_CORS_ORIGINS entries must be `*` or origins like https://app.example.com (got `{o}`)"
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log)
+            .map_err(|e| format!("PLEXUS_LOG is not a valid filter: {e}"))?;
+        Ok(Config {
+            database_url,
+            bind,
+            environment: self.environment,
+            jwt_secret: self.jwt_secret,
+            max_depth: self.max_depth,
+            max_complexity: self.max_complexity,
+            default_page_size: self.default_page_size,
+            max_page_size: self.max_page_size,
+            max_body_bytes: self.max_body_bytes,
+            max_batch: self.max_batch,
+            introspection: self
+                .introspection
+                .unwrap_or(self.environment != Environment::Production),
+            cors_origins,
+            log_format: self.log_format,
+            log: self.log,
+            db_max_connections: self.db_max_connections,
+            request_timeout_secs: self.request_timeout_secs,
+        })
+    }
+}
+
+impl Config {
+    /// A configuration for tests and tools: defaults, the given database, a fixed secret.
+    pub fn for_tests(database_url: &str) -> Self {
+        Config {
+            database_url: database_url.to_string(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            environment: Environment::Test,
+            jwt_secret: Some("test-secret-test-secret-test-secret-0123".into()),
+            max_depth: 15,
+            max_complexity: 20_000,
+            default_page_size: 20,
+            max_page_size: 100,
+            max_body_bytes: 1024 * 1024,
+            max_batch: 10,
+            introspection: true,
+            cors_origins: vec![],
+            log_format: LogFormat::Text,
+            log: "warn".into(),
+            db_max_connections: 5,
+            request_timeout_secs: 30,
+        }
+    }
+
+    /// The SQLite file behind the database URL, if it is a file database.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.trim_start_matches("//");
+        let path = rest.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" || self.database_url.contains("mode=memory") {
+            return None;
+        }
+        Some(PathBuf::from(path))
+    }
+}
+
+/// Where a generated JWT secret is kept: beside the SQLite file, or in the working directory.
+pub fn secret_file(config: &Config) -> PathBuf {
+    match config.sqlite_file() {
+        Some(db) => {
+            let name = db
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "plexus.db".into());
+            db.parent()
+                .unwrap_or(Path::new(""))
+                .join(format!("{name}.jwt-secret"))
+        }
+        None => PathBuf::from(".plexus-jwt-secret"),
+    }
+}
+
+/// A URL with its password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        c: ConfigArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut v = vec!["plexus"];
+        v.extend_from_slice(args);
+        T::try_parse_from(v)
+            .map_err(|e| e.to_string())?
+            .c
+            .validate()
+    }
+
+    #[test]
+    fn defaults_are_local_and_safe() {
+        let c = parse(&["--database-url", DEFAULT_DATABASE_URL]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert!(c.introspection);
+        assert_eq!(c.sqlite_file(), Some(PathBuf::from("plexus.db")));
+        assert_eq!(secret_file(&c), PathBuf::from("plexus.db.jwt-secret"));
+    }
+
+    #[test]
+    fn production_needs_a_secret_and_hides_introspection() {
+        let e = parse(&["--database-url", "sqlite://x.db", "--env", "production"]).unwrap_err();
+        assert!(e.contains("PLEXUS_JWT_SECRET is required"), "{e}");
+        let c = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--env",
+            "production",
+            "--jwt-secret",
+            &"s".repeat(32),
+        ])
+        .unwrap();
+        assert!(!c.introspection);
+    }
+
+    #[test]
+    fn bad_values_say_what_to_fix() {
+        assert!(
+            parse(&["--database-url", "mysql://x"])
+                .unwrap_err()
+                .contains("DATABASE_URL")
+        );
+        assert!(
+            parse(&["--database-url", "sqlite://x.db", "--bind", "nope"])
+                .unwrap_err()
+                .contains("PLEXUS_BIND")
+        );
+        assert!(
+            parse(&["--database-url", "sqlite://x.db", "--jwt-secret", "short"])
+                .unwrap_err()
+                .contains("32 bytes")
+        );
+        assert!(
+            parse(&[
+                "--database-url",
+                "sqlite://x.db",
+                "--cors-origins",
+                "example.com"
+            ])
+            .unwrap_err()
+            .contains("CORS")
+        );
+        assert!(
+            parse(&[
+                "--database-url",
+                "sqlite://x.db",
+                "--default-page-size",
+                "500"
+            ])
+            .unwrap_err()
+            .contains("PAGE_SIZE")
+        );
+        assert!(
+            parse(&["--database-url", "sqlite://x.db", "--max-depth", "0"])
+                .unwrap_err()
+                .contains("MAX_DEPTH")
+        );
+    }
+
+    #[test]
+    fn port_binds_all_interfaces() {
+        let c = parse(&["--database-url", "sqlite://x.db", "--port", "9000"]).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:9000");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://a.db"), "sqlite://a.db");
+    }
+}

@@ -1,0 +1,8 @@
+//! The Plexus server: configuration, database pool, HTTP routes and the CLI.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod graphiql;
+pub mod http;
+pub mod seed;

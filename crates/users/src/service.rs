@@ -1,0 +1,631 @@
+//! The users service: sign-up, sign-in, session rotation, profiles and the user directory.
+//!
+//! Sessions: an access token (JWT, `access_ttl`) plus a refresh token (opaque, `refresh_ttl`)
+//! that belongs to a *family* (one sign-in). Each refresh rotates the token; presenting a
+//! rotated token again means it was stolen or replayed, and the whole family is revoked.
+
+use chrono::{DateTime, Duration, Utc};
+use plexus_core::db::{begin_write, now};
+use plexus_core::error::is_unique_violation;
+use plexus_core::page::{KeyValue, Ordering, PageArgs, fetch_page};
+use plexus_core::{Actor, DomainError, DomainResult, Page, UserRole};
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
+};
+use uuid::Uuid;
+
+use crate::entity::{refresh_tokens, users};
+use crate::tokens::{TokenKeys, hash_refresh_token, new_refresh_token};
+use crate::{password, validate};
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSettings {
+    /// Lifetime of an access token.
+    pub access_ttl: Duration,
+    /// Lifetime of a refresh token.
+    pub refresh_ttl: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(7),
+        }
+    }
+}
+
+/// A signed-in session as handed to the client.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Bearer token for `Authorization: Bearer …`.
+    pub access_token: String,
+    /// When the access token stops working.
+    pub access_expires_at: DateTime<Utc>,
+    /// Opaque token for `refreshSession`, single use.
+    pub refresh_token: String,
+    /// The signed-in user.
+    pub user: users::Model,
+}
+
+/// Fields of a new account.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    pub email: String,
+    pub password: String,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// A change to the viewer's profile: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub username: Option<Option<String>>,
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub preferences: Option<Option<serde_json::Value>>,
+}
+
+/// Filter of the user directory.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Case-insensitive match in email, username, first or last name.
+    pub search: Option<String>,
+    /// Only users with this site role.
+    pub role: Option<UserRole>,
+    /// Only active (or only deactivated) users.
+    pub is_active: Option<bool>,
+}
+
+/// Users and sessions.
+#[derive(Debug, Clone)]
+pub struct UsersService {
+    db: DatabaseConnection,
+    keys: TokenKeys,
+    settings: AuthSettings,
+}
+
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+impl UsersService {
+    /// A service over `db`, signing with `keys`.
+    pub fn new(db: DatabaseConnection, keys: TokenKeys, settings: AuthSettings) -> Self {
+        Self { db, keys, settings }
+    }
+
+    /// The database connection.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Creates an account and signs it in. Emails are unique case-insensitively.
+    pub async fn register(&self, input: NewUser) -> DomainResult<Session> {
+        let email = validate::email("email", &input.email)?;
+        validate::password("password", &input.password)?;
+        let username = input
+            .username
+            .as_deref()
+            .map(|u| validate::username("username", u))
+            .transpose()?;
+        let first_name = validate::text("firstName", input.first_name.as_deref(), 100)?;
+        let last_name = validate::text("lastName", input.last_name.as_deref(), 100)?;
+
+        if self.find_by_email(&email).await?.is_some() {
+            return Err(DomainError::Conflict(
+                "an account with this email already exists".into(),
+            ));
+        }
+        if let Some(u) = &username {
+            if self.username_taken(u, None).await? {
+                return Err(DomainError::Conflict("this username is taken".into()));
+            }
+        }
+        let hash = password::hash(input.password).await?;
+        let ts = now();
+        let txn = begin_write(&self.db).await?;
+        let user = users::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            username: Set(username),
+            password_hash: Set(hash),
+            first_name: Set(first_name),
+            last_name: Set(last_name),
+            avatar_url: Set(None),
+            role: Set(UserRole::User.as_str().to_string()),
+            is_active: Set(true),
+            email_verified: Set(false),
+            preferences: Set(None),
+            total_tokens_used: Set(0),
+            last_login_at: Set(Some(ts)),
+            session_version: Set(0),
+            created_at: Set(ts),
+            updated_at: Set(ts),
+            deleted_at: Set(None),
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                DomainError::Conflict(
+                    "an account with this email or username already exists".into(),
+                )
+            } else {
+                e.into()
+            }
+        })?;
+        let session = self.start_session(&txn, user, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Signs in with email and password. Unknown emails and wrong passwords get the same
+    /// answer and cost the same time.
+    pub async fn login(&self, email: &str, password: String) -> DomainResult<Session> {
+        let bad = || DomainError::Unauthenticated(BAD_CREDENTIALS.into());
+        if password.chars().count() > validate::MAX_PASSWORD {
+            return Err(bad());
+        }
+        let user = match validate::email("email", email) {
+            Ok(e) => self.find_by_email(&e).await?,
+            Err(_) => None,
+        };
+        let Some(user) = user else {
+            password::verify_dummy(password).await?;
+            return Err(bad());
+        };
+        if !password::verify(password, user.password_hash.clone()).await? {
+            return Err(bad());
+        }
+        if !user.is_active {
+            return Err(DomainError::Unauthenticated(
+                "this account is deactivated".into(),
+            ));
+        }
+        let txn = begin_write(&self.db).await?;
+        let mut am: users::ActiveModel = user.into();
+        am.last_login_at = Set(Some(now()));
+        let user = am.update(&txn).await?;
+        let session = self.start_session(&txn, user, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Exchanges a refresh token for a new session (rotation). A token that was already
+    /// rotated revokes its whole family: it has been replayed.
+    pub async fn refresh(&self, token: &str) -> DomainResult<Session> {
+        let invalid = || DomainError::Unauthenticated("invalid refresh token".into());
+        let hash = hash_refresh_token(token);
+        let txn = begin_write(&self.db).await?;
+        let Some(row) = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(hash))
+            .one(&txn)
+            .await?
+        else {
+            return Err(invalid());
+        };
+        let ts = now();
+        if row.revoked_at.is_some() {
+            if row.replaced_by.is_some() {
+                revoke_family(&txn, row.family_id).await?;
+                txn.commit().await?;
+                tracing::warn!(user = %row.user_id, family = %row.family_id, "refresh token reuse: session family revoked");
+                return Err(DomainError::Unauthenticated(
+                    "refresh token was already used: the session has been revoked, sign in again"
+                        .into(),
+                ));
+            }
+            return Err(DomainError::Unauthenticated(
+                "refresh token revoked: sign in again".into(),
+            ));
+        }
+        if row.expires_at <= ts {
+            return Err(DomainError::Unauthenticated(
+                "refresh token expired: sign in again".into(),
+            ));
+        }
+        let user = users::Entity::find_by_id(row.user_id).one(&txn).await?;
+        let Some(user) = user.filter(|u| u.is_active && u.deleted_at.is_none()) else {
+            revoke_family(&txn, row.family_id).await?;
+            txn.commit().await?;
+            return Err(invalid());
+        };
+        let new_id = Uuid::now_v7();
+        // Conditional: of two concurrent refreshes with one token, only one rotates it.
+        let rotated = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(ts))
+            .col_expr(refresh_tokens::Column::ReplacedBy, Expr::value(new_id))
+            .filter(refresh_tokens::Column::Id.eq(row.id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if rotated.rows_affected != 1 {
+            revoke_family(&txn, row.family_id).await?;
+            txn.commit().await?;
+            return Err(DomainError::Unauthenticated(
+                "refresh token was already used: the session has been revoked, sign in again"
+                    .into(),
+            ));
+        }
+        let session = self.issue(&txn, user, row.family_id, new_id).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Ends the session a refresh token belongs to. Ending an ended session succeeds.
+    pub async fn logout(&self, token: &str) -> DomainResult<()> {
+        let row = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(hash_refresh_token(token)))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::Unauthenticated("invalid refresh token".into()))?;
+        revoke_family(&self.db, row.family_id).await?;
+        Ok(())
+    }
+
+    /// Ends every session of the actor and invalidates every access token issued so far.
+    /// Returns how many sessions were open.
+    pub async fn logout_everywhere(&self, actor: &Actor) -> DomainResult<u64> {
+        let user_id = actor.require_user()?;
+        let txn = begin_write(&self.db).await?;
+        let families = self.end_all_sessions(&txn, user_id).await?;
+        txn.commit().await?;
+        Ok(families)
+    }
+
+    /// Changes the actor's password after checking the current one; every other session
+    /// ends and a fresh one is returned.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: String,
+        new: String,
+    ) -> DomainResult<Session> {
+        let user_id = actor.require_user()?;
+        validate::password("newPassword", &new)?;
+        let user = self.active_user(user_id).await?;
+        if current.chars().count() > validate::MAX_PASSWORD
+            || !password::verify(current, user.password_hash.clone()).await?
+        {
+            return Err(DomainError::invalid(
+                "currentPassword",
+                "current password is wrong",
+            ));
+        }
+        let hash = password::hash(new).await?;
+        let txn = begin_write(&self.db).await?;
+        self.end_all_sessions(&txn, user_id).await?;
+        let user = users::Entity::find_by_id(user_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DomainError::not_found("user"))?;
+        let mut am: users::ActiveModel = user.into();
+        am.password_hash = Set(hash);
+        am.updated_at = Set(now());
+        let user = am.update(&txn).await?;
+        let session = self.start_session(&txn, user, Uuid::now_v7()).await?;
+        txn.commit().await?;
+        Ok(session)
+    }
+
+    /// Resolves a bearer token into the actor. Invalid, expired or outdated tokens, and
+    /// tokens of deactivated or deleted users, are `UNAUTHENTICATED`.
+    pub async fn authenticate(&self, bearer: &str) -> DomainResult<Actor> {
+        let claims = self.keys.verify(bearer)?;
+        let user = users::Entity::find_by_id(claims.sub).one(&self.db).await?;
+        let Some(user) = user.filter(|u| u.is_active && u.deleted_at.is_none()) else {
+            return Err(DomainError::Unauthenticated("invalid access token".into()));
+        };
+        if user.session_version != claims.ver {
+            return Err(DomainError::Unauthenticated(
+                "access token was revoked: sign in again".into(),
+            ));
+        }
+        let role = UserRole::parse(&user.role).ok_or_else(|| {
+            DomainError::internal(format!("user {} has unknown role {}", user.id, user.role))
+        })?;
+        Ok(Actor::User { id: user.id, role })
+    }
+
+    /// Users by id, for loaders (no visibility filter: relations point at real rows).
+    pub async fn users_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<users::Model>> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The viewer's own row.
+    pub async fn viewer(&self, actor: &Actor) -> DomainResult<Option<users::Model>> {
+        match actor.user_id() {
+            Some(id) => Ok(Some(self.active_user(id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of the user directory (site admins only), oldest account first.
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        filter: &UserFilter,
+        page: &PageArgs,
+    ) -> DomainResult<Page<users::Model>> {
+        require_admin(actor)?;
+        let ordering = Ordering {
+            name: "createdAt",
+            columns: users::Column::Id,
+            arity: 1,
+            descending: false,
+        };
+        fetch_page(&self.db, directory(filter), ordering, page, |u| {
+            vec![KeyValue::U(u.id)]
+        })
+        .await
+    }
+
+    /// The number of users matching `filter` (site admins only).
+    pub async fn count_users(&self, actor: &Actor, filter: &UserFilter) -> DomainResult<u64> {
+        require_admin(actor)?;
+        Ok(directory(filter).count(&self.db).await?)
+    }
+
+    /// Updates the viewer's profile.
+    pub async fn update_viewer(
+        &self,
+        actor: &Actor,
+        patch: ProfilePatch,
+    ) -> DomainResult<users::Model> {
+        let user_id = actor.require_user()?;
+        let user = self.active_user(user_id).await?;
+        let mut am: users::ActiveModel = user.into();
+        if let Some(u) = patch.username {
+            let u = u.map(|u| validate::username("username", &u)).transpose()?;
+            if let Some(name) = &u {
+                if self.username_taken(name, Some(user_id)).await? {
+                    return Err(DomainError::Conflict("this username is taken".into()));
+                }
+            }
+            am.username = Set(u);
+        }
+        if let Some(v) = patch.first_name {
+            am.first_name = Set(validate::text("firstName", v.as_deref(), 100)?);
+        }
+        if let Some(v) = patch.last_name {
+            am.last_name = Set(validate::text("lastName", v.as_deref(), 100)?);
+        }
+        if let Some(v) = patch.avatar_url {
+            am.avatar_url = Set(validate::url("avatarUrl", v.as_deref())?);
+        }
+        if let Some(v) = patch.preferences {
+            if let Some(p) = &v {
+                if !p.is_object() {
+                    return Err(DomainError::invalid(
+                        "preferences",
+                        "preferences must be a JSON object",
+                    ));
+                }
+                if p.to_string().len() > 16 * 1024 {
+                    return Err(DomainError::invalid(
+                        "preferences",
+                        "preferences must be at most 16 KiB",
+                    ));
+                }
+            }
+            am.preferences = Set(v);
+        }
+        am.updated_at = Set(now());
+        am.update(&self.db).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                DomainError::Conflict("this username is taken".into())
+            } else {
+                e.into()
+            }
+        })
+    }
+
+    async fn active_user(&self, id: Uuid) -> DomainResult<users::Model> {
+        users::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(|| DomainError::not_found("user"))
+    }
+
+    async fn find_by_email(&self, email: &str) -> DomainResult<Option<users::Model>> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .filter(users::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await?)
+    }
+
+    async fn username_taken(&self, username: &str, except: Option<Uuid>) -> DomainResult<bool> {
+        let mut q = users::Entity::find().filter(users::Column::Username.eq(username));
+        if let Some(id) = except {
+            q = q.filter(users::Column::Id.ne(id));
+        }
+        Ok(q.count(&self.db).await? > 0)
+    }
+
+    async fn end_all_sessions(
+        &self,
+        txn: &impl ConnectionTrait,
+        user_id: Uuid,
+    ) -> DomainResult<u64> {
+        let families: Vec<Uuid> = refresh_tokens::Entity::find()
+            .select_only()
+            .column(refresh_tokens::Column::FamilyId)
+            .distinct()
+            .filter(refresh_tokens::Column::UserId.eq(user_id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .filter(refresh_tokens::Column::ExpiresAt.gt(now()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
+            .filter(refresh_tokens::Column::UserId.eq(user_id))
+            .filter(refresh_tokens::Column::RevokedAt.is_null())
+            .exec(txn)
+            .await?;
+        users::Entity::update_many()
+            .col_expr(
+                users::Column::SessionVersion,
+                Expr::col(users::Column::SessionVersion).add(1),
+            )
+            .filter(users::Column::Id.eq(user_id))
+            .exec(txn)
+            .await?;
+        Ok(families.len() as u64)
+    }
+
+    async fn start_session(
+        &self,
+        txn: &impl ConnectionTrait,
+        user: users::Model,
+        family: Uuid,
+    ) -> DomainResult<Session> {
+        self.issue(txn, user, family, Uuid::now_v7()).await
+    }
+
+    async fn issue(
+        &self,
+        txn: &impl ConnectionTrait,
+        user: users::Model,
+        family: Uuid,
+        token_id: Uuid,
+    ) -> DomainResult<Session> {
+        let (refresh_token, hash) = new_refresh_token();
+        let ts = now();
+        refresh_tokens::ActiveModel {
+            id: Set(token_id),
+            user_id: Set(user.id),
+            token_hash: Set(hash),
+            family_id: Set(family),
+            expires_at: Set(ts + self.settings.refresh_ttl),
+            revoked_at: Set(None),
+            replaced_by: Set(None),
+            created_at: Set(ts),
+        }
+        .insert(txn)
+        .await?;
+        let access_expires_at = Utc::now() + self.settings.access_ttl;
+        let access_token = self
+            .keys
+            .issue(user.id, user.session_version, access_expires_at)?;
+        Ok(Session {
+            access_token,
+            access_expires_at,
+            refresh_token,
+            user,
+        })
+    }
+}
+
+async fn revoke_family(db: &impl ConnectionTrait, family: Uuid) -> DomainResult<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now()))
+        .filter(refresh_tokens::Column::FamilyId.eq(family))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+fn require_admin(actor: &Actor) -> DomainResult<()> {
+    actor.require_user()?;
+    if actor.is_admin() {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden(
+            "only site administrators may list users".into(),
+        ))
+    }
+}
+
+fn directory(filter: &UserFilter) -> Select<users::Entity> {
+    let mut q = users::Entity::find().filter(users::Column::DeletedAt.is_null());
+    if let Some(role) = filter.role {
+        q = q.filter(users::Column::Role.eq(role.as_str()));
+    }
+    if let Some(active) = filter.is_active {
+        q = q.filter(users::Column::IsActive.eq(active));
+    }
+    if let Some(s) = filter
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let pattern = format!(
+            "%{}%",
+            s.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let like = |col: users::Column| {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        q = q.filter(
+            Condition::any()
+                .add(like(users::Column::Email))
+                .add(like(users::Column::Username))
+                .add(like(users::Column::FirstName))
+                .add(like(users::Column::LastName)),
+        );
+    }
+    q
+}
+
+/// Whether `actor` may see `user` at all: deleted accounts exist only for site admins.
+pub fn can_see(actor: &Actor, user: &users::Model) -> bool {
+    user.deleted_at.is_none() || actor.is_admin()
+}
+
+impl UsersService {
+    /// Creates an account with a given role unless one with this email exists (seeding).
+    /// Returns whether it created one.
+    pub async fn ensure_user(
+        &self,
+        email: &str,
+        password: &str,
+        role: UserRole,
+        first: &str,
+        last: &str,
+    ) -> DomainResult<bool> {
+        let email = validate::email("email", email)?;
+        if self.find_by_email(&email).await?.is_some() {
+            return Ok(false);
+        }
+        let hash = password::hash(password.to_string()).await?;
+        let ts = now();
+        users::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            email: Set(email),
+            username: Set(None),
+            password_hash: Set(hash),
+            first_name: Set(Some(first.to_string())),
+            last_name: Set(Some(last.to_string())),
+            avatar_url: Set(None),
+            role: Set(role.as_str().to_string()),
+            is_active: Set(true),
+            email_verified: Set(true),
+            preferences: Set(None),
+            total_tokens_used: Set(0),
+            last_login_at: Set(None),
+            session_version: Set(0),
+            created_at: Set(ts),
+            updated_at: Set(ts),
+            deleted_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,16 @@
+//! Database migrations: the single source of truth for the schema, portable across SQLite
+//! and PostgreSQL. Entities in the domain crates are generated from the migrated database.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_users;
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_users::Migration)]
+    }
+}
