@@ -1,1 +1,9 @@
-fn main() {}
+//! End-to-end tests: a real server on a random port per test, spoken to over real HTTP,
+//! on SQLite and (with `TEST_POSTGRES_URL`) on PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod http;
+mod schema;
+mod users;

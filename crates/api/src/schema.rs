@@ -42,12 +42,15 @@ pub fn build_schema(state: ApiState, opts: SchemaOptions) -> PlexusSchema {
 
 /// The schema's SDL, sorted so that diffs are stable (`schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl_with_options(
-            SDLExportOptions::new()
-                .sorted_fields()
-                .sorted_arguments()
-                .sorted_enum_items(),
-        )
+    sdl_schema().sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
+}
+
+/// The schema without services: enough to print or introspect it, not to run operations.
+pub fn sdl_schema() -> PlexusSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish()
 }

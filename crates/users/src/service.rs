@@ -513,7 +513,9 @@ impl UsersService {
         }
         .insert(txn)
         .await?;
-        let access_expires_at = Utc::now() + self.settings.access_ttl;
+        // Whole seconds, exactly the JWT's `exp`.
+        let expires = (Utc::now() + self.settings.access_ttl).timestamp();
+        let access_expires_at = DateTime::from_timestamp(expires, 0).unwrap_or_else(Utc::now);
         let access_token = self
             .keys
             .issue(user.id, user.session_version, access_expires_at)?;
