@@ -377,3 +377,47 @@ db_test!(
         }
     }
 );
+
+db_test!(
+    seeding_is_idempotent_and_creates_the_demo_accounts,
+    |app| async move {
+        let created = plexus_server::seed::run(&app.state.api.users)
+            .await
+            .unwrap();
+        assert_eq!(created, 4);
+        assert_eq!(
+            plexus_server::seed::run(&app.state.api.users)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(app.count("users").await, 4);
+        let v = app
+            .gql(
+                "mutation($i: LoginInput!) { login(input: $i) { accessToken user { role } } }",
+                json!({ "i": { "email": "admin@example.com", "password": "Admin123!" } }),
+                None,
+            )
+            .await;
+        assert_eq!(v["data"]["login"]["user"]["role"], "ADMIN", "{v}");
+        let admin = v["data"]["login"]["accessToken"].as_str().unwrap();
+        let v = app
+            .gql("{ users { totalCount } }", json!({}), Some(admin))
+            .await;
+        assert_eq!(v["data"]["users"]["totalCount"], 4);
+        for (email, password) in [
+            ("demo@nonlinear.app", "DemoPassword123!"),
+            ("user@example.com", "User123!"),
+            ("premium@example.com", "Premium123!"),
+        ] {
+            let v = app
+                .gql(
+                    "mutation($i: LoginInput!) { login(input: $i) { user { email } } }",
+                    json!({ "i": { "email": email, "password": password } }),
+                    None,
+                )
+                .await;
+            assert_eq!(v["data"]["login"]["user"]["email"], email);
+        }
+    }
+);

@@ -50,9 +50,19 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
                 crate::config::redact_url(&config.database_url)
             )
         })?;
-    db::migrate_up(&db)
-        .await
-        .context("cannot apply migrations")?;
+    if config.auto_migrate {
+        db::migrate_up(&db)
+            .await
+            .context("cannot apply migrations")?;
+    } else {
+        use migration::MigratorTrait;
+        let pending = migration::Migrator::get_pending_migrations(&db).await?;
+        anyhow::ensure!(
+            pending.is_empty(),
+            "{} migrations are pending: run `plexus migrate up`",
+            pending.len()
+        );
+    }
     let secret = jwt_secret(&config)?;
     Ok(state(config, db, secret.as_bytes()))
 }

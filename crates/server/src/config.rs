@@ -132,6 +132,10 @@ pub struct ConfigArgs {
         global = true
     )]
     pub request_timeout_secs: u64,
+
+    /// Apply pending migrations when the server starts.
+    #[arg(long, env = "PLEXUS_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub auto_migrate: bool,
 }
 
 /// Validated configuration.
@@ -155,6 +159,7 @@ pub struct Config {
     pub log: String,
     pub db_max_connections: u32,
     pub request_timeout_secs: u64,
+    pub auto_migrate: bool,
 }
 
 /// The default database: `plexus.db` in the working directory, created on first start.
@@ -245,6 +250,7 @@ impl ConfigArgs {
             log: self.log,
             db_max_connections: self.db_max_connections,
             request_timeout_secs: self.request_timeout_secs,
+            auto_migrate: self.auto_migrate,
         })
     }
 }
@@ -269,6 +275,7 @@ impl Config {
             log: "warn".into(),
             db_max_connections: 5,
             request_timeout_secs: 30,
+            auto_migrate: true,
         }
     }
 

@@ -192,10 +192,7 @@ pub async fn get(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let params: Vec<(String, String)> = raw
-        .as_deref()
-        .map(|q| url_decode_pairs(q))
-        .unwrap_or_default();
+    let params: Vec<(String, String)> = raw.as_deref().map(url_decode_pairs).unwrap_or_default();
     let param = |name: &str| {
         params
             .iter()

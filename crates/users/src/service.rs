@@ -120,33 +120,20 @@ impl UsersService {
                 "an account with this email already exists".into(),
             ));
         }
-        if let Some(u) = &username {
-            if self.username_taken(u, None).await? {
-                return Err(DomainError::Conflict("this username is taken".into()));
-            }
-        }
+        self.ensure_username_free(username.as_deref(), None).await?;
         let hash = password::hash(input.password).await?;
         let ts = now();
         let txn = begin_write(&self.db).await?;
-        let user = users::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(email),
-            username: Set(username),
-            password_hash: Set(hash),
-            first_name: Set(first_name),
-            last_name: Set(last_name),
-            avatar_url: Set(None),
-            role: Set(UserRole::User.as_str().to_string()),
-            is_active: Set(true),
-            email_verified: Set(false),
-            preferences: Set(None),
-            total_tokens_used: Set(0),
-            last_login_at: Set(Some(ts)),
-            session_version: Set(0),
-            created_at: Set(ts),
-            updated_at: Set(ts),
-            deleted_at: Set(None),
-        }
+        let user = new_user_row(NewRow {
+            email,
+            password_hash: hash,
+            username,
+            first_name,
+            last_name,
+            role: UserRole::User,
+            email_verified: false,
+            last_login_at: Some(ts),
+        })
         .insert(&txn)
         .await
         .map_err(|e| {
@@ -384,11 +371,8 @@ impl UsersService {
         let mut am: users::ActiveModel = user.into();
         if let Some(u) = patch.username {
             let u = u.map(|u| validate::username("username", &u)).transpose()?;
-            if let Some(name) = &u {
-                if self.username_taken(name, Some(user_id)).await? {
-                    return Err(DomainError::Conflict("this username is taken".into()));
-                }
-            }
+            self.ensure_username_free(u.as_deref(), Some(user_id))
+                .await?;
             am.username = Set(u);
         }
         if let Some(v) = patch.first_name {
@@ -443,12 +427,22 @@ impl UsersService {
             .await?)
     }
 
-    async fn username_taken(&self, username: &str, except: Option<Uuid>) -> DomainResult<bool> {
+    async fn ensure_username_free(
+        &self,
+        username: Option<&str>,
+        except: Option<Uuid>,
+    ) -> DomainResult<()> {
+        let Some(username) = username else {
+            return Ok(());
+        };
         let mut q = users::Entity::find().filter(users::Column::Username.eq(username));
         if let Some(id) = except {
             q = q.filter(users::Column::Id.ne(id));
         }
-        Ok(q.count(&self.db).await? > 0)
+        if q.count(&self.db).await? > 0 {
+            return Err(DomainError::Conflict("this username is taken".into()));
+        }
+        Ok(())
     }
 
     async fn end_all_sessions(
@@ -606,28 +600,52 @@ impl UsersService {
             return Ok(false);
         }
         let hash = password::hash(password.to_string()).await?;
-        let ts = now();
-        users::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            email: Set(email),
-            username: Set(None),
-            password_hash: Set(hash),
-            first_name: Set(Some(first.to_string())),
-            last_name: Set(Some(last.to_string())),
-            avatar_url: Set(None),
-            role: Set(role.as_str().to_string()),
-            is_active: Set(true),
-            email_verified: Set(true),
-            preferences: Set(None),
-            total_tokens_used: Set(0),
-            last_login_at: Set(None),
-            session_version: Set(0),
-            created_at: Set(ts),
-            updated_at: Set(ts),
-            deleted_at: Set(None),
-        }
+        new_user_row(NewRow {
+            email,
+            password_hash: hash,
+            username: None,
+            first_name: Some(first.to_string()),
+            last_name: Some(last.to_string()),
+            role,
+            email_verified: true,
+            last_login_at: None,
+        })
         .insert(&self.db)
         .await?;
         Ok(true)
+    }
+}
+
+struct NewRow {
+    email: String,
+    password_hash: String,
+    username: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    role: UserRole,
+    email_verified: bool,
+    last_login_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+fn new_user_row(r: NewRow) -> users::ActiveModel {
+    let ts = now();
+    users::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(r.email),
+        username: Set(r.username),
+        password_hash: Set(r.password_hash),
+        first_name: Set(r.first_name),
+        last_name: Set(r.last_name),
+        avatar_url: Set(None),
+        role: Set(r.role.as_str().to_string()),
+        is_active: Set(true),
+        email_verified: Set(r.email_verified),
+        preferences: Set(None),
+        total_tokens_used: Set(0),
+        last_login_at: Set(r.last_login_at),
+        session_version: Set(0),
+        created_at: Set(ts),
+        updated_at: Set(ts),
+        deleted_at: Set(None),
     }
 }

@@ -1,0 +1,62 @@
+# Routine commands for Plexus. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+pg_url := env_var_or_default("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+# Serve the API (SQLite plexus.db by default) with GraphiQL at http://127.0.0.1:8080/graphql
+run:
+    cargo run --release
+
+# Every test on SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set
+test:
+    cargo test --workspace
+
+# Every test on SQLite and on the local PostgreSQL
+test-all:
+    TEST_POSTGRES_URL={{pg_url}} cargo test --workspace
+
+# Regenerate schema.graphql (commit it with every API change)
+schema:
+    cargo run -q -p plexus-server -- schema > schema.graphql
+
+# Regenerate the SeaORM entities from a freshly migrated PostgreSQL database (needs sea-orm-cli 2.0.4)
+entities:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v sea-orm-cli >/dev/null || cargo install sea-orm-cli@2.0.4 --locked --no-default-features --features codegen,sqlx-postgres,sqlx-sqlite,runtime-tokio-rustls
+    db=plexus_entities
+    url="{{pg_url}}"
+    base="${url%/*}"
+    psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+    DATABASE_URL="$base/$db" cargo run -q -p plexus-server -- migrate up
+    gen() { sea-orm-cli generate entity -u "$base/$db" --entity-format dense --with-serde none -o "$1" -t "$2"; }
+    gen crates/users/src/entity users,refresh_tokens,notifications
+    psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+    cargo fmt --all
+
+# Add the demo data (idempotent)
+seed:
+    cargo run --release -- seed
+
+# Formatting and lints, as CI wants them
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# What CI runs
+ci:
+    bash .ci/run
+
+# Refresh the vendored GraphiQL assets from the npm registry (versions in assets/graphiql/SHA256SUMS)
+graphiql-assets graphiql="4.1.2" react="18.3.1":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    out=crates/server/assets/graphiql
+    (cd "$tmp" && npm pack --silent graphiql@{{graphiql}} react@{{react}} react-dom@{{react}} >/dev/null)
+    for p in graphiql-{{graphiql}} react-{{react}} react-dom-{{react}}; do mkdir -p "$tmp/$p" && tar xzf "$tmp/$p.tgz" -C "$tmp/$p"; done
+    cp "$tmp/graphiql-{{graphiql}}/package/graphiql.min."{js,css} "$out/"
+    cp "$tmp/react-{{react}}/package/umd/react.production.min.js" "$out/"
+    cp "$tmp/react-dom-{{react}}/package/umd/react-dom.production.min.js" "$out/"
+    (cd "$out" && sha256sum *.js *.css > SHA256SUMS && cat SHA256SUMS)
