@@ -32,6 +32,8 @@ entities:
     DATABASE_URL="$base/$db" cargo run -q -p plexus-server -- migrate up
     gen() { sea-orm-cli generate entity -u "$base/$db" --entity-format dense --with-serde none -o "$1" -t "$2"; }
     gen crates/users/src/entity users,refresh_tokens,notifications
+    gen crates/projects/src/entity projects,project_members,project_presence
+    gen crates/graph/src/entity nodes,edges
     psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
     cargo fmt --all
 

@@ -4,6 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod fixtures;
+mod graph;
 mod http;
+mod matrix;
+mod projects;
 mod schema;
 mod users;

@@ -94,6 +94,11 @@ async fn drift_on(backend: Backend) {
         plexus_users::entity::users::Entity,
         plexus_users::entity::refresh_tokens::Entity,
         plexus_users::entity::notifications::Entity,
+        plexus_projects::entity::projects::Entity,
+        plexus_projects::entity::project_members::Entity,
+        plexus_projects::entity::project_presence::Entity,
+        plexus_graph::entity::nodes::Entity,
+        plexus_graph::entity::edges::Entity,
     );
     conn.close().await.unwrap();
     db.remove().await;

@@ -188,6 +188,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The server (stopped when the test ends).
     pub running: Arc<Running>,
+    /// SQL statements the server has run so far.
+    pub statements: Arc<AtomicUsize>,
 }
 
 impl TestApp {
@@ -248,6 +250,33 @@ impl TestApp {
         self.db().execute_unprepared(sql).await.unwrap();
     }
 
+    /// Runs a GraphQL operation and returns its body and the SQL statements it cost.
+    pub async fn gql_counted(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> (Value, usize) {
+        let before = self.statements.load(Ordering::SeqCst);
+        let v = self.gql(query, variables, token).await;
+        (v, self.statements.load(Ordering::SeqCst) - before)
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let v = self
+            .gql(
+                "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+                json!({ "i": { "email": email, "password": password } }),
+                None,
+            )
+            .await;
+        v["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {v}"))
+            .to_string()
+    }
+
     /// Counts rows of a table.
     pub async fn count(&self, table: &str) -> i64 {
         let row = self
@@ -283,7 +312,16 @@ where
     };
     let mut config = Config::for_tests(&db.url);
     configure(&mut config);
-    let conn = db.connect().await;
+    let mut conn = db.connect().await;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    let log_sql = std::env::var("PLEXUS_TEST_LOG_SQL").is_ok();
+    conn.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if log_sql {
+            eprintln!("SQL {}", info.statement.sql);
+        }
+    });
     let state = app::state(config, conn, TEST_SECRET.as_bytes());
     let running = Arc::new(app::spawn(state.clone()).await.unwrap());
     let app = TestApp {
@@ -292,6 +330,7 @@ where
         state: state.clone(),
         http: reqwest::Client::new(),
         running: running.clone(),
+        statements,
     };
     let result = AssertUnwindSafe(body(app)).catch_unwind().await;
     running.shutdown();

@@ -26,6 +26,7 @@ impl<N> Connection<N> {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = DomainResult<u64>> + Send + 'static,
     {
+        let total_count = page.total_count;
         let edges: Vec<Edge<N>> = page
             .items
             .into_iter()
@@ -40,10 +41,14 @@ impl<N> Connection<N> {
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         };
+        let count: Arc<dyn Fn() -> CountFuture + Send + Sync> = match total_count {
+            Some(n) => Arc::new(move || Box::pin(std::future::ready(Ok(n))) as CountFuture),
+            None => Arc::new(move || Box::pin(count()) as CountFuture),
+        };
         Self {
             edges,
             page_info,
-            count: Arc::new(move || Box::pin(count()) as CountFuture),
+            count,
         }
     }
 }

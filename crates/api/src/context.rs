@@ -18,6 +18,10 @@ use crate::error::{ApiResult, internal};
 pub struct ApiState {
     /// Users and sessions.
     pub users: UsersService,
+    /// Projects, members and presence.
+    pub projects: plexus_projects::ProjectsService,
+    /// The canvas graph.
+    pub graph: plexus_graph::GraphService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
 }
@@ -91,4 +95,10 @@ pub async fn actor(ctx: &Context<'_>) -> ApiResult<Actor> {
     let st = state(ctx)?;
     let auth = ctx.data::<RequestAuth>().map_err(internal)?;
     Ok(auth.actor(&st.users).await?)
+}
+
+/// The request's loaders.
+pub fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a std::sync::Arc<crate::Loaders>> {
+    ctx.data::<std::sync::Arc<crate::Loaders>>()
+        .map_err(internal)
 }

@@ -1,49 +1,276 @@
 //! Per-request DataLoaders: every relation resolves through one of these, so the number of
-//! statements of a request is bounded by its depth, not by its rows.
+//! statements of a request is bounded by its depth, not by its rows. Loaders are built per
+//! request: their caches must not outlive the request or leak across actors.
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use plexus_core::DomainError;
-use plexus_users::UsersService;
+use plexus_core::page::ChildPage;
+use plexus_core::{DomainError, DomainResult, Page};
+use plexus_graph::dag::Dag;
+use plexus_graph::entity::{edges, nodes};
+use plexus_projects::ProjectRole;
+use plexus_projects::entity::{project_members, project_presence, projects};
 use plexus_users::entity::users;
 use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::pin::Pin;
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::context::ApiState;
 
-/// Loads users by id.
-pub struct UserLoader(UsersService);
+/// Makes DataLoader batches deterministic.
+///
+/// A DataLoader normally waits a fixed delay (1 ms) after the first key and then loads
+/// whatever keys have arrived. A request that resolves hundreds of fields takes longer
+/// than that to register them all, so one level of the query splits into several batches,
+/// more of them the more rows there are. Instead, a batch here waits until the request's
+/// future has finished its current poll pass — when every resolver that could ask has
+/// asked — so each level of a query costs one statement per loader, at any size.
+#[derive(Debug, Default)]
+pub struct PassGate {
+    passes: std::sync::atomic::AtomicU64,
+    notify: tokio::sync::Notify,
+}
 
-impl Loader<Uuid> for UserLoader {
-    type Value = users::Model;
-    type Error = DomainError;
+impl PassGate {
+    /// A gate for one request.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
 
-    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        Ok(self
-            .0
-            .users_by_ids(keys)
-            .await?
-            .into_iter()
-            .map(|u| (u.id, u))
-            .collect())
+    fn pass(&self) -> u64 {
+        self.passes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn wait_past(&self, seen: u64) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.pass() > seen {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Runs `fut`, opening the gate each time it finishes a poll pass.
+    pub fn run<F: Future>(self: &Arc<Self>, fut: F) -> Gated<F> {
+        Gated {
+            gate: self.clone(),
+            inner: Box::pin(fut),
+        }
     }
 }
 
-/// The loaders of one request (request data). Built per request: their caches must not
-/// outlive the request or leak across actors.
+/// A future that counts its poll passes for its [`PassGate`].
+pub struct Gated<F> {
+    gate: Arc<PassGate>,
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Gated<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let result = self.inner.as_mut().poll(cx);
+        if result.is_pending() {
+            self.gate
+                .passes
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            self.gate.notify.notify_waiters();
+        }
+        result
+    }
+}
+
+type BatchFuture<K, V> = Pin<Box<dyn Future<Output = DomainResult<HashMap<K, V>>> + Send>>;
+
+/// A loader made of one batch function.
+pub struct BatchFn<K, V>(Arc<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>);
+
+impl<K, V> Loader<K> for BatchFn<K, V>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    type Value = V;
+    type Error = DomainError;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, V>, DomainError> {
+        (self.0)(keys.to_vec()).await
+    }
+}
+
+/// A cached per-request loader.
+pub type Batch<K, V> = DataLoader<BatchFn<K, V>, HashMapCache>;
+
+fn batch<K, V, S, F, Fut>(state: &S, gate: &Arc<PassGate>, f: F) -> Batch<K, V>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Vec<K>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = DomainResult<HashMap<K, V>>> + Send + 'static,
+{
+    let state = state.clone();
+    let f = Arc::new(f);
+    let call = move |keys: Vec<K>| -> BatchFuture<K, V> {
+        let (state, f) = (state.clone(), f.clone());
+        Box::pin(async move { f(state, keys).await })
+    };
+    let gate = gate.clone();
+    let spawn = move |load: futures_util::future::BoxFuture<'static, ()>| {
+        let (gate, seen) = (gate.clone(), gate.pass());
+        tokio::spawn(async move {
+            gate.wait_past(seen).await;
+            load.await
+        })
+    };
+    DataLoader::with_cache(BatchFn(Arc::new(call)), spawn, HashMapCache::default())
+        .delay(std::time::Duration::ZERO)
+}
+
+fn by_id<T, F: Fn(&T) -> Uuid>(rows: Vec<T>, id: F) -> HashMap<Uuid, T> {
+    rows.into_iter().map(|r| (id(&r), r)).collect()
+}
+
+/// Groups `(parent, page)` keys by page arguments and loads each group with one statement.
+async fn child_pages<T, F, Fut>(
+    keys: Vec<(Uuid, ChildPage)>,
+    load: F,
+) -> DomainResult<HashMap<(Uuid, ChildPage), Page<T>>>
+where
+    F: Fn(Vec<Uuid>, ChildPage) -> Fut,
+    Fut: Future<Output = DomainResult<HashMap<Uuid, Page<T>>>>,
+{
+    let mut groups: HashMap<ChildPage, Vec<Uuid>> = HashMap::new();
+    for (parent, page) in keys {
+        groups.entry(page).or_default().push(parent);
+    }
+    let mut out = HashMap::new();
+    for (page, parents) in groups {
+        for (parent, p) in load(parents, page).await? {
+            out.insert((parent, page), p);
+        }
+    }
+    Ok(out)
+}
+
+/// The loaders of one request.
 pub struct Loaders {
     /// Users by id.
-    pub users: DataLoader<UserLoader, HashMapCache>,
+    pub users: Batch<Uuid, users::Model>,
+    /// Live projects by id.
+    pub projects: Batch<Uuid, projects::Model>,
+    /// Roles by (user, project).
+    pub roles: Batch<(Uuid, Uuid), ProjectRole>,
+    /// Members per project page.
+    pub member_pages: Batch<(Uuid, ChildPage), Page<project_members::Model>>,
+    /// Member counts per project.
+    pub member_counts: Batch<Uuid, u64>,
+    /// Recent presence per project.
+    pub presence: Batch<Uuid, Vec<project_presence::Model>>,
+    /// Live nodes by id.
+    pub nodes: Batch<Uuid, nodes::Model>,
+    /// Live edges by id.
+    pub edges: Batch<Uuid, edges::Model>,
+    /// Live nodes per project page.
+    pub node_pages: Batch<(Uuid, ChildPage), Page<nodes::Model>>,
+    /// Live edges per project page.
+    pub edge_pages: Batch<(Uuid, ChildPage), Page<edges::Model>>,
+    /// Live node counts per project.
+    pub node_counts: Batch<Uuid, u64>,
+    /// Live edge counts per project.
+    pub edge_counts: Batch<Uuid, u64>,
+    /// Parent ids per node.
+    pub parents: Batch<Uuid, Vec<Uuid>>,
+    /// Child ids per node.
+    pub children: Batch<Uuid, Vec<Uuid>>,
+    /// The live graph per project, for ancestors and descendants.
+    pub dags: Batch<Uuid, Arc<Dag>>,
 }
 
 impl Loaders {
-    /// Fresh loaders for one request.
-    pub fn new(state: &ApiState) -> Self {
+    /// Fresh loaders for one request whose execution runs through `gate`.
+    pub fn new(state: &ApiState, gate: &Arc<PassGate>) -> Self {
         Self {
-            users: DataLoader::with_cache(
-                UserLoader(state.users.clone()),
-                tokio::spawn,
-                HashMapCache::default(),
-            ),
+            users: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.users.users_by_ids(&ids).await?, |u| u.id))
+            }),
+            projects: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.projects.by_ids(&ids).await?, |p| p.id))
+            }),
+            roles: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
+                let mut by_user: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+                for (user, project) in keys {
+                    by_user.entry(user).or_default().push(project);
+                }
+                let mut out = HashMap::new();
+                for (user, projects) in by_user {
+                    for (project, role) in s.projects.roles_of(user, &projects).await? {
+                        out.insert((user, project), role);
+                    }
+                }
+                Ok(out)
+            }),
+            member_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.projects.member_pages(&ids, page).await }
+                })
+                .await
+            }),
+            member_counts: batch(state, gate, |s, ids| async move {
+                s.projects.member_counts(&ids).await
+            }),
+            presence: batch(state, gate, |s, ids| async move {
+                s.projects.presence(&ids).await
+            }),
+            nodes: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.graph.nodes_by_ids(&ids).await?, |n| n.id))
+            }),
+            edges: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
+            }),
+            node_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.graph.node_pages(&ids, page).await }
+                })
+                .await
+            }),
+            edge_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.graph.edge_pages(&ids, page).await }
+                })
+                .await
+            }),
+            node_counts: batch(state, gate, |s, ids| async move {
+                s.graph.node_counts(&ids).await
+            }),
+            edge_counts: batch(state, gate, |s, ids| async move {
+                s.graph.edge_counts(&ids).await
+            }),
+            parents: batch(state, gate, |s, ids| async move {
+                s.graph.parent_ids(&ids).await
+            }),
+            children: batch(state, gate, |s, ids| async move {
+                s.graph.child_ids(&ids).await
+            }),
+            dags: batch(state, gate, |s, ids| async move {
+                Ok(s.graph
+                    .project_dags(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::new(v)))
+                    .collect())
+            }),
         }
     }
 }

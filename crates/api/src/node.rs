@@ -5,6 +5,8 @@ use async_graphql::{Context, ID, Interface, Object};
 use plexus_core::{DomainError, GlobalId, IdKind};
 
 use crate::error::ApiResult;
+use crate::graph::{GraphEdge, GraphNode};
+use crate::projects::Project;
 use crate::users::{User, load_user};
 
 /// An object with a global id.
@@ -17,6 +19,12 @@ use crate::users::{User, load_user};
 pub enum Node {
     /// A user.
     User(User),
+    /// A project.
+    Project(Project),
+    /// A node of a canvas.
+    GraphNode(GraphNode),
+    /// An edge of a canvas.
+    GraphEdge(GraphEdge),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -25,6 +33,9 @@ pub const MAX_NODES: usize = 100;
 async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
     Ok(match id.kind {
         IdKind::User => load_user(ctx, id.uuid).await?.map(Node::User),
+        IdKind::Project => Project::load(ctx, id.uuid).await?.map(Node::Project),
+        IdKind::GraphNode => GraphNode::load(ctx, id.uuid).await?.map(Node::GraphNode),
+        IdKind::GraphEdge => GraphEdge::load(ctx, id.uuid).await?.map(Node::GraphEdge),
         // Types of later domains resolve here as they land.
         _ => None,
     })

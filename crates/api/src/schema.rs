@@ -3,16 +3,18 @@
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::context::ApiState;
+use crate::graph::{GraphMutation, GraphQuery};
 use crate::node::NodeQuery;
+use crate::projects::{ProjectsMutation, ProjectsQuery};
 use crate::users::{UsersMutation, UsersQuery};
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, UsersQuery);
+pub struct Query(NodeQuery, UsersQuery, ProjectsQuery, GraphQuery);
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(UsersMutation);
+pub struct Mutation(UsersMutation, ProjectsMutation, GraphMutation);
 
 /// The Plexus schema.
 pub type PlexusSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -9,10 +9,8 @@ use plexus_users::service::{NewUser, ProfilePatch};
 use plexus_users::{Session, UserFilter};
 
 use crate::connection::Connection;
-use crate::context::{actor, state};
+use crate::context::{actor, loaders, state};
 use crate::error::ApiResult;
-use crate::error::internal;
-use crate::loaders::Loaders;
 
 /// A person with an account.
 #[derive(Clone)]
@@ -276,7 +274,7 @@ pub struct UserFilterInput {
     pub is_active: Option<bool>,
 }
 
-fn patch<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+pub(crate) fn patch<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
     match v {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
@@ -343,8 +341,7 @@ impl UsersQuery {
 /// A user through the request's loader, as the actor may see it.
 pub async fn load_user(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<User>> {
     let actor = actor(ctx).await?;
-    let loaders = ctx.data::<Loaders>().map_err(internal)?;
-    let user = loaders.users.load_one(id).await?;
+    let user = loaders(ctx)?.users.load_one(id).await?;
     Ok(user
         .filter(|u| plexus_users::service::can_see(&actor, u))
         .map(|u| User::new(u, &actor)))

@@ -30,3 +30,19 @@ pub fn now() -> chrono::DateTime<chrono::FixedOffset> {
         .unwrap_or(now)
         .fixed_offset()
 }
+
+/// `lower(column) LIKE '%text%'` with the user's text taken literally (`%`, `_` and `\`
+/// escaped): a case-insensitive "contains" that behaves the same on both backends.
+pub fn contains_ci(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    text: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Expr::expr(Func::lower(Expr::col(column)))
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
+}

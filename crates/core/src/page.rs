@@ -199,6 +199,19 @@ pub struct Page<T> {
     pub has_next_page: bool,
     /// More rows precede the first one.
     pub has_previous_page: bool,
+    /// The size of the whole list, when the page query could count it for free.
+    pub total_count: Option<u64>,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self {
+            items: vec![],
+            has_next_page: false,
+            has_previous_page: false,
+            total_count: Some(0),
+        }
+    }
 }
 
 impl<T> Page<T> {
@@ -209,6 +222,7 @@ impl<T> Page<T> {
             items: self.items.into_iter().map(|(c, t)| (c, f(t))).collect(),
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
+            total_count: self.total_count,
         }
     }
 }
@@ -277,6 +291,7 @@ where
         items,
         has_next_page,
         has_previous_page,
+        total_count: None,
     })
 }
 
@@ -345,4 +360,138 @@ mod tests {
         assert!(back.backward);
         assert_eq!(back.limit, 5);
     }
+}
+
+/// A nested page request in `id` order, usable as part of a DataLoader key (the same
+/// arguments for many parents are loaded together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildPage {
+    /// Rows per parent.
+    pub limit: u64,
+    /// Take the rows nearest the end.
+    pub backward: bool,
+    /// Only rows with a greater id.
+    pub after: Option<Uuid>,
+    /// Only rows with a smaller id.
+    pub before: Option<Uuid>,
+}
+
+/// Name of the `id` ordering in cursors of nested lists.
+pub const ID_ORDER: &str = "id";
+
+impl ChildPage {
+    /// Validates connection arguments for a nested list ordered by id (creation order).
+    pub fn resolve(req: &PageRequest, limits: PageLimits) -> DomainResult<Self> {
+        let args = req.resolve(limits, ID_ORDER, 1)?;
+        let id = |c: &Option<Cursor>| match c.as_ref().and_then(|c| c.keys.first()) {
+            Some(KeyValue::U(u)) => Some(*u),
+            _ => None,
+        };
+        Ok(Self {
+            limit: args.limit,
+            backward: args.backward,
+            after: id(&args.after),
+            before: id(&args.before),
+        })
+    }
+}
+
+/// Fetches one page per parent in a single statement (`ROW_NUMBER() OVER (PARTITION BY
+/// parent ORDER BY id)`), so a nested connection costs one query for all its parents.
+pub async fn fetch_child_pages<E, D>(
+    db: &D,
+    select: Select<E>,
+    parent_col: E::Column,
+    id_col: E::Column,
+    parents: &[Uuid],
+    page: ChildPage,
+) -> DomainResult<std::collections::HashMap<Uuid, Page<E::Model>>>
+where
+    E: EntityTrait,
+    D: ConnectionTrait,
+{
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
+    use sea_orm::{ColumnTrait, FromQueryResult, IdenStatic, ModelTrait, QueryFilter, QueryTrait};
+    let uuid_at = |m: &E::Model, col: E::Column| match m.get(col) {
+        Value::Uuid(Some(u)) => u,
+        _ => Uuid::nil(),
+    };
+
+    let table = E::default().table_name().to_string();
+    let mut select = select.filter(parent_col.is_in(parents.iter().copied()));
+    if let Some(after) = page.after {
+        select = select.filter(id_col.gt(after));
+    }
+    if let Some(before) = page.before {
+        select = select.filter(id_col.lt(before));
+    }
+    let dir = if page.backward { "DESC" } else { "ASC" };
+    let window = format!(
+        "ROW_NUMBER() OVER (PARTITION BY \"{table}\".\"{}\" ORDER BY \"{table}\".\"{}\" {dir})",
+        parent_col.as_str(),
+        id_col.as_str()
+    );
+    let mut inner = select.into_query();
+    inner.expr_as(Expr::cust(window), Alias::new("plexus_rn"));
+    // Without a cursor the page sees the whole list: count it in the same statement.
+    let counted = page.after.is_none() && page.before.is_none();
+    if counted {
+        let total = format!(
+            "COUNT(*) OVER (PARTITION BY \"{table}\".\"{}\")",
+            parent_col.as_str()
+        );
+        inner.expr_as(Expr::cust(total), Alias::new("plexus_total"));
+    }
+    let outer = Query::select()
+        .column(Asterisk)
+        .from_subquery(inner, Alias::new("plexus_page"))
+        .and_where(Expr::col(Alias::new("plexus_rn")).lte((page.limit + 1) as i64))
+        .order_by(Alias::new("plexus_rn"), sea_orm::sea_query::Order::Asc)
+        .to_owned();
+    let rows = db.query_all(&outer).await?;
+    let mut grouped: std::collections::HashMap<Uuid, Vec<E::Model>> =
+        std::collections::HashMap::new();
+    let mut totals: std::collections::HashMap<Uuid, u64> = std::collections::HashMap::new();
+    for row in rows {
+        let model = E::Model::from_query_result(&row, "")?;
+        let parent = uuid_at(&model, parent_col);
+        if counted {
+            totals.insert(parent, row.try_get::<i64>("", "plexus_total")? as u64);
+        }
+        grouped.entry(parent).or_default().push(model);
+    }
+    let mut pages = std::collections::HashMap::with_capacity(parents.len());
+    for parent in parents {
+        let mut rows = grouped.remove(parent).unwrap_or_default();
+        let more = rows.len() as u64 > page.limit;
+        rows.truncate(page.limit as usize);
+        if page.backward {
+            rows.reverse();
+        }
+        let (has_next_page, has_previous_page) = if page.backward {
+            (page.before.is_some(), more)
+        } else {
+            (more, page.after.is_some())
+        };
+        let items = rows
+            .into_iter()
+            .map(|m| {
+                (
+                    Cursor::new(ID_ORDER, vec![KeyValue::U(uuid_at(&m, id_col))]),
+                    m,
+                )
+            })
+            .collect();
+        let total_count = counted.then(|| totals.get(parent).copied().unwrap_or(0));
+        pages.insert(
+            *parent,
+            Page {
+                items,
+                has_next_page,
+                has_previous_page,
+                total_count,
+            },
+        );
+    }
+    Ok(pages)
 }

@@ -72,6 +72,8 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
     let users = UsersService::new(db.clone(), TokenKeys::new(secret), AuthSettings::default());
     let api = ApiState {
         users,
+        projects: plexus_projects::ProjectsService::new(db.clone()),
+        graph: plexus_graph::GraphService::new(db.clone()),
         page_limits: PageLimits {
             default_size: config.default_page_size,
             max_size: config.max_page_size,

@@ -10,6 +10,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use plexus_api::loaders::PassGate;
 use plexus_api::{Loaders, RequestAuth};
 use serde_json::{Value, json};
 
@@ -297,10 +298,11 @@ async fn execute(
     if let Some(name) = &req.operation_name {
         tracing::Span::current().record("operation", name.as_str());
     }
+    let gate = PassGate::new();
     let req = req
         .data(RequestAuth::from_header(auth))
-        .data(Loaders::new(&app.api));
-    let mut resp = app.schema.execute(req).await;
+        .data(std::sync::Arc::new(Loaders::new(&app.api, &gate)));
+    let mut resp = gate.run(app.schema.execute(req)).await;
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());

@@ -5,11 +5,11 @@
 //! rotated token again means it was stolen or replayed, and the whole family is revoked.
 
 use chrono::{DateTime, Duration, Utc};
-use plexus_core::db::{begin_write, now};
+use plexus_core::db::{begin_write, contains_ci, now};
 use plexus_core::error::is_unique_violation;
 use plexus_core::page::{KeyValue, Ordering, PageArgs, fetch_page};
 use plexus_core::{Actor, DomainError, DomainResult, Page, UserRole};
-use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
@@ -557,17 +557,7 @@ fn directory(filter: &UserFilter) -> Select<users::Entity> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let pattern = format!(
-            "%{}%",
-            s.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        let like = |col: users::Column| {
-            Expr::expr(Func::lower(Expr::col(col)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
+        let like = |col: users::Column| contains_ci(col, s);
         q = q.filter(
             Condition::any()
                 .add(like(users::Column::Email))

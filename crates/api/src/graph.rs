@@ -1,0 +1,538 @@
+//! GraphQL for the canvas graph: `GraphNode`, `GraphEdge` and their mutations.
+
+use async_graphql::{Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use plexus_core::IdKind;
+use plexus_graph::entity::{edges, nodes};
+use plexus_graph::service::{NewNode, NodePatch};
+use uuid::Uuid;
+
+use crate::common::{Position, PositionInput, gid, not_found, uuid_of};
+use crate::context::{actor, loaders, state};
+use crate::error::ApiResult;
+use crate::projects::{DeletePayload, Project};
+use crate::users::{User, patch};
+
+/// Where a node is in its generation life.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum NodeStatus {
+    /// Not generated yet.
+    Idle,
+    /// An answer is being generated.
+    Generating,
+    /// The answer is complete.
+    Completed,
+    /// Generation failed.
+    Error,
+    /// An ancestor changed since the answer was generated.
+    Stale,
+}
+
+impl From<plexus_graph::NodeStatus> for NodeStatus {
+    fn from(s: plexus_graph::NodeStatus) -> Self {
+        use plexus_graph::NodeStatus as S;
+        match s {
+            S::Idle => Self::Idle,
+            S::Generating => Self::Generating,
+            S::Completed => Self::Completed,
+            S::Error => Self::Error,
+            S::Stale => Self::Stale,
+        }
+    }
+}
+
+impl From<NodeStatus> for plexus_graph::NodeStatus {
+    fn from(s: NodeStatus) -> Self {
+        use plexus_graph::NodeStatus as S;
+        match s {
+            NodeStatus::Idle => S::Idle,
+            NodeStatus::Generating => S::Generating,
+            NodeStatus::Completed => S::Completed,
+            NodeStatus::Error => S::Error,
+            NodeStatus::Stale => S::Stale,
+        }
+    }
+}
+
+/// A prompt and its generated response on a project's canvas.
+#[derive(Clone)]
+pub struct GraphNode {
+    model: nodes::Model,
+}
+
+impl GraphNode {
+    /// Wraps a node whose project the viewer can see.
+    pub fn new(model: nodes::Model) -> Self {
+        Self { model }
+    }
+
+    /// A node as the actor sees it, or `None` when it or its project is hidden.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<GraphNode>> {
+        let Some(node) = loaders(ctx)?.nodes.load_one(id).await? else {
+            return Ok(None);
+        };
+        Ok(Project::load(ctx, node.project_id)
+            .await?
+            .map(|_| GraphNode::new(node)))
+    }
+
+    async fn nodes(
+        ctx: &Context<'_>,
+        ids: impl IntoIterator<Item = Uuid>,
+    ) -> ApiResult<Vec<GraphNode>> {
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        let mut found = loaders(ctx)?.nodes.load_many(ids.iter().copied()).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .map(GraphNode::new)
+            .collect())
+    }
+}
+
+/// A prompt and its generated response on a project's canvas.
+#[Object]
+impl GraphNode {
+    /// Global id (`node_…`).
+    pub async fn id(&self) -> ID {
+        gid(IdKind::GraphNode, self.model.id)
+    }
+    /// The project.
+    async fn project(&self, ctx: &Context<'_>) -> ApiResult<Project> {
+        Project::load_visible(ctx, self.model.project_id).await
+    }
+    /// The prompt.
+    async fn prompt(&self) -> &str {
+        &self.model.prompt
+    }
+    /// The generated response (markdown).
+    async fn response(&self) -> Option<&str> {
+        self.model.response.as_deref()
+    }
+    /// A short summary of the response.
+    async fn summary(&self) -> Option<&str> {
+        self.model.summary.as_deref()
+    }
+    /// Generation status.
+    async fn status(&self) -> NodeStatus {
+        plexus_graph::NodeStatus::parse(&self.model.status)
+            .unwrap_or(plexus_graph::NodeStatus::Idle)
+            .into()
+    }
+    /// Position on the canvas.
+    async fn position(&self) -> Position {
+        Position::from_json(&self.model.position)
+    }
+    /// Free-form metadata (model settings and the like).
+    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
+        self.model.metadata.clone().map(Json)
+    }
+    /// The model that generated the response.
+    async fn llm_model(&self) -> Option<&str> {
+        self.model.llm_model.as_deref()
+    }
+    /// Tokens the generation used.
+    async fn llm_tokens(&self) -> Option<i32> {
+        self.model.llm_tokens
+    }
+    /// What the generation cost.
+    async fn llm_cost(&self) -> Option<f64> {
+        self.model.llm_cost
+    }
+    /// Bumped by every change; pass it as `expectedVersion` to update safely.
+    async fn version(&self) -> i32 {
+        self.model.version
+    }
+    /// Who created the node.
+    async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        let Some(id) = self.model.created_by else {
+            return Ok(None);
+        };
+        let actor = actor(ctx).await?;
+        Ok(loaders(ctx)?
+            .users
+            .load_one(id)
+            .await?
+            .map(|u| User::new(u, &actor)))
+    }
+    /// When the node was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at.to_utc()
+    }
+    /// When the node last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.model.updated_at.to_utc()
+    }
+    /// Direct parents (sources of incoming edges).
+    async fn parents(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+        let ids = loaders(ctx)?
+            .parents
+            .load_one(self.model.id)
+            .await?
+            .unwrap_or_default();
+        GraphNode::nodes(ctx, ids).await
+    }
+    /// Direct children (targets of outgoing edges).
+    async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+        let ids = loaders(ctx)?
+            .children
+            .load_one(self.model.id)
+            .await?
+            .unwrap_or_default();
+        GraphNode::nodes(ctx, ids).await
+    }
+    /// Every node this one depends on, roots first, each after its own ancestors: the
+    /// conversation context of this prompt.
+    async fn ancestors(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+        let dag = loaders(ctx)?
+            .dags
+            .load_one(self.model.project_id)
+            .await?
+            .unwrap_or_default();
+        GraphNode::nodes(ctx, dag.ancestors(self.model.id)).await
+    }
+    /// Every node that depends on this one, nearest first.
+    async fn descendants(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+        let dag = loaders(ctx)?
+            .dags
+            .load_one(self.model.project_id)
+            .await?
+            .unwrap_or_default();
+        GraphNode::nodes(ctx, dag.descendants(self.model.id)).await
+    }
+}
+
+/// A directed link between two nodes of one project: the target builds on the source.
+#[derive(Clone)]
+pub struct GraphEdge {
+    model: edges::Model,
+}
+
+impl GraphEdge {
+    /// Wraps an edge whose project the viewer can see.
+    pub fn new(model: edges::Model) -> Self {
+        Self { model }
+    }
+
+    /// An edge as the actor sees it, or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<GraphEdge>> {
+        let Some(edge) = loaders(ctx)?.edges.load_one(id).await? else {
+            return Ok(None);
+        };
+        Ok(Project::load(ctx, edge.project_id)
+            .await?
+            .map(|_| GraphEdge::new(edge)))
+    }
+
+    async fn end(ctx: &Context<'_>, id: Uuid) -> ApiResult<GraphNode> {
+        loaders(ctx)?
+            .nodes
+            .load_one(id)
+            .await?
+            .map(GraphNode::new)
+            .ok_or_else(|| not_found("node"))
+    }
+}
+
+/// A directed link between two nodes of one project: the target builds on the source.
+#[Object]
+impl GraphEdge {
+    /// Global id (`edge_…`).
+    pub async fn id(&self) -> ID {
+        gid(IdKind::GraphEdge, self.model.id)
+    }
+    /// The node the edge starts from.
+    async fn source(&self, ctx: &Context<'_>) -> ApiResult<GraphNode> {
+        GraphEdge::end(ctx, self.model.source_id).await
+    }
+    /// The node the edge points to.
+    async fn target(&self, ctx: &Context<'_>) -> ApiResult<GraphNode> {
+        GraphEdge::end(ctx, self.model.target_id).await
+    }
+    /// The project.
+    async fn project(&self, ctx: &Context<'_>) -> ApiResult<Project> {
+        Project::load_visible(ctx, self.model.project_id).await
+    }
+    /// When the edge was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at.to_utc()
+    }
+}
+
+/// Queries about the graph.
+#[derive(Default)]
+pub struct GraphQuery;
+
+#[Object]
+impl GraphQuery {
+    /// A node by id; null when it does not exist, is deleted or is not visible.
+    async fn graph_node(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<GraphNode>> {
+        GraphNode::load(ctx, uuid_of(&id, IdKind::GraphNode, "id")?).await
+    }
+}
+
+/// A new node.
+#[derive(InputObject)]
+pub struct CreateGraphNodeInput {
+    /// The project.
+    pub project_id: ID,
+    /// The prompt.
+    pub prompt: String,
+    /// Position on the canvas.
+    pub position: PositionInput,
+    /// Nodes this one builds on: an edge from each to the new node (same project).
+    #[graphql(default)]
+    pub parent_ids: Vec<ID>,
+    /// Free-form metadata (a JSON object).
+    pub metadata: Option<Json<serde_json::Value>>,
+}
+
+/// Result of `createGraphNode`.
+#[derive(SimpleObject)]
+pub struct CreateGraphNodePayload {
+    /// The new node.
+    pub node: GraphNode,
+    /// The edges from its parents.
+    pub edges: Vec<GraphEdge>,
+}
+
+/// Changes to a node. Omitted fields stay; null clears.
+#[derive(InputObject)]
+pub struct UpdateGraphNodeInput {
+    /// The node.
+    pub id: ID,
+    /// New prompt (marks descendants STALE when it changes).
+    pub prompt: Option<String>,
+    /// New response (marks descendants STALE when it changes), or null.
+    pub response: MaybeUndefined<String>,
+    /// New summary, or null.
+    pub summary: MaybeUndefined<String>,
+    /// New position.
+    pub position: Option<PositionInput>,
+    /// New status (following the status machine).
+    pub status: Option<NodeStatus>,
+    /// New metadata, or null.
+    pub metadata: MaybeUndefined<Json<serde_json::Value>>,
+    /// Refuse with CONFLICT unless the node is at this version.
+    pub expected_version: Option<i32>,
+}
+
+/// Result of `updateGraphNode`.
+#[derive(SimpleObject)]
+pub struct UpdateGraphNodePayload {
+    /// The updated node.
+    pub node: GraphNode,
+    /// Descendants marked STALE by this change.
+    pub stale_nodes: Vec<GraphNode>,
+}
+
+/// One node's new position.
+#[derive(InputObject)]
+pub struct GraphNodeMoveInput {
+    /// The node.
+    pub id: ID,
+    /// Its new position.
+    pub position: PositionInput,
+}
+
+/// Several moves, applied together.
+#[derive(InputObject)]
+pub struct MoveGraphNodesInput {
+    /// The moves (1 to 500).
+    pub moves: Vec<GraphNodeMoveInput>,
+}
+
+/// Result of `moveGraphNodes`.
+#[derive(SimpleObject)]
+pub struct MoveGraphNodesPayload {
+    /// The moved nodes, in the order given.
+    pub nodes: Vec<GraphNode>,
+}
+
+/// A node to delete or restore.
+#[derive(InputObject)]
+pub struct GraphNodeIdInput {
+    /// The node.
+    pub id: ID,
+}
+
+/// Result of `restoreGraphNode`.
+#[derive(SimpleObject)]
+pub struct RestoreGraphNodePayload {
+    /// The restored node (its edges to live nodes are back too).
+    pub node: GraphNode,
+}
+
+/// A new edge.
+#[derive(InputObject)]
+pub struct CreateGraphEdgeInput {
+    /// The node the edge starts from.
+    pub source_id: ID,
+    /// The node it points to (same project; no cycles).
+    pub target_id: ID,
+}
+
+/// Result of `createGraphEdge`.
+#[derive(SimpleObject)]
+pub struct CreateGraphEdgePayload {
+    /// The new edge.
+    pub edge: GraphEdge,
+}
+
+/// An edge to delete.
+#[derive(InputObject)]
+pub struct GraphEdgeIdInput {
+    /// The edge.
+    pub id: ID,
+}
+
+/// Canvas mutations.
+#[derive(Default)]
+pub struct GraphMutation;
+
+#[Object]
+impl GraphMutation {
+    /// Adds a node, with edges from its parents, in one transaction (EDITOR and above).
+    async fn create_graph_node(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateGraphNodeInput,
+    ) -> ApiResult<CreateGraphNodePayload> {
+        let actor = actor(ctx).await?;
+        let parent_ids = input
+            .parent_ids
+            .iter()
+            .map(|p| uuid_of(p, IdKind::GraphNode, "parentIds"))
+            .collect::<ApiResult<Vec<_>>>()?;
+        let (node, edges) = state(ctx)?
+            .graph
+            .create_node(
+                &actor,
+                NewNode {
+                    project_id: uuid_of(&input.project_id, IdKind::Project, "projectId")?,
+                    prompt: input.prompt,
+                    position: (input.position.x, input.position.y),
+                    parent_ids,
+                    metadata: input.metadata.map(|m| m.0),
+                },
+            )
+            .await?;
+        Ok(CreateGraphNodePayload {
+            node: GraphNode::new(node),
+            edges: edges.into_iter().map(GraphEdge::new).collect(),
+        })
+    }
+
+    /// Changes a node (EDITOR and above).
+    async fn update_graph_node(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateGraphNodeInput,
+    ) -> ApiResult<UpdateGraphNodePayload> {
+        let actor = actor(ctx).await?;
+        let id = uuid_of(&input.id, IdKind::GraphNode, "id")?;
+        let p = NodePatch {
+            prompt: input.prompt,
+            response: patch(input.response),
+            summary: patch(input.summary),
+            position: input.position.map(|p| (p.x, p.y)),
+            status: input.status.map(Into::into),
+            metadata: patch(input.metadata).map(|m| m.map(|j| j.0)),
+            expected_version: input.expected_version,
+        };
+        let (node, stale) = state(ctx)?.graph.update_node(&actor, id, p).await?;
+        Ok(UpdateGraphNodePayload {
+            node: GraphNode::new(node),
+            stale_nodes: GraphNode::nodes(ctx, stale).await?,
+        })
+    }
+
+    /// Moves several nodes at once (EDITOR and above).
+    async fn move_graph_nodes(
+        &self,
+        ctx: &Context<'_>,
+        input: MoveGraphNodesInput,
+    ) -> ApiResult<MoveGraphNodesPayload> {
+        let actor = actor(ctx).await?;
+        let moves = input
+            .moves
+            .iter()
+            .map(|m| {
+                Ok((
+                    uuid_of(&m.id, IdKind::GraphNode, "moves.id")?,
+                    (m.position.x, m.position.y),
+                ))
+            })
+            .collect::<ApiResult<Vec<_>>>()?;
+        let nodes = state(ctx)?.graph.move_nodes(&actor, moves).await?;
+        Ok(MoveGraphNodesPayload {
+            nodes: nodes.into_iter().map(GraphNode::new).collect(),
+        })
+    }
+
+    /// Deletes a node; its edges disappear with it until it is restored (EDITOR and above).
+    async fn delete_graph_node(
+        &self,
+        ctx: &Context<'_>,
+        input: GraphNodeIdInput,
+    ) -> ApiResult<DeletePayload> {
+        let actor = actor(ctx).await?;
+        let node = state(ctx)?
+            .graph
+            .delete_node(&actor, uuid_of(&input.id, IdKind::GraphNode, "id")?)
+            .await?;
+        Ok(DeletePayload {
+            deleted_id: gid(IdKind::GraphNode, node.id),
+        })
+    }
+
+    /// Restores a deleted node and its edges (EDITOR and above).
+    async fn restore_graph_node(
+        &self,
+        ctx: &Context<'_>,
+        input: GraphNodeIdInput,
+    ) -> ApiResult<RestoreGraphNodePayload> {
+        let actor = actor(ctx).await?;
+        let node = state(ctx)?
+            .graph
+            .restore_node(&actor, uuid_of(&input.id, IdKind::GraphNode, "id")?)
+            .await?;
+        Ok(RestoreGraphNodePayload {
+            node: GraphNode::new(node),
+        })
+    }
+
+    /// Connects two nodes of one project (EDITOR and above); refuses cycles and duplicates.
+    async fn create_graph_edge(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateGraphEdgeInput,
+    ) -> ApiResult<CreateGraphEdgePayload> {
+        let actor = actor(ctx).await?;
+        let source = uuid_of(&input.source_id, IdKind::GraphNode, "sourceId")?;
+        let target = uuid_of(&input.target_id, IdKind::GraphNode, "targetId")?;
+        let edge = state(ctx)?
+            .graph
+            .create_edge(&actor, source, target)
+            .await?;
+        Ok(CreateGraphEdgePayload {
+            edge: GraphEdge::new(edge),
+        })
+    }
+
+    /// Removes an edge (EDITOR and above).
+    async fn delete_graph_edge(
+        &self,
+        ctx: &Context<'_>,
+        input: GraphEdgeIdInput,
+    ) -> ApiResult<DeletePayload> {
+        let actor = actor(ctx).await?;
+        let edge = state(ctx)?
+            .graph
+            .delete_edge(&actor, uuid_of(&input.id, IdKind::GraphEdge, "id")?)
+            .await?;
+        Ok(DeletePayload {
+            deleted_id: gid(IdKind::GraphEdge, edge.id),
+        })
+    }
+}

@@ -1,0 +1,719 @@
+//! The graph service: nodes and edges of a project's canvas. Every operation checks the
+//! project role first (`NOT_FOUND` when the project is not visible, `FORBIDDEN` when the
+//! role lacks the capability), and every write is one transaction.
+
+use plexus_core::db::{begin_write, now};
+use plexus_core::error::is_unique_violation;
+use plexus_core::id::encode;
+use plexus_core::page::{ChildPage, fetch_child_pages};
+use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
+use plexus_projects::service::{ProjectAccess, access_on, touch};
+use sea_orm::sea_query::{Alias, Expr, IntoIden, JoinType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
+    QueryFilter, QuerySelect, RelationTrait, Select, Set,
+};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+use crate::dag::Dag;
+use crate::entity::{edges, nodes};
+use crate::status::NodeStatus;
+
+/// Most parents a new node may have.
+pub const MAX_PARENTS: usize = 100;
+/// Most nodes one `moveGraphNodes` may move.
+pub const MAX_MOVES: usize = 500;
+
+/// A new node.
+#[derive(Debug, Clone)]
+pub struct NewNode {
+    pub project_id: Uuid,
+    pub prompt: String,
+    pub position: (f64, f64),
+    pub parent_ids: Vec<Uuid>,
+    pub metadata: Option<Value>,
+}
+
+/// A change to a node: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct NodePatch {
+    pub prompt: Option<String>,
+    pub response: Option<Option<String>>,
+    pub summary: Option<Option<String>>,
+    pub position: Option<(f64, f64)>,
+    pub status: Option<NodeStatus>,
+    pub metadata: Option<Option<Value>>,
+    /// Refuse with `CONFLICT` unless the node is at this version.
+    pub expected_version: Option<i32>,
+}
+
+/// The canvas graph.
+#[derive(Debug, Clone)]
+pub struct GraphService {
+    db: DatabaseConnection,
+}
+
+fn position_json(field: &str, (x, y): (f64, f64)) -> DomainResult<Value> {
+    if !x.is_finite() || !y.is_finite() {
+        return Err(DomainError::invalid(field, "position needs finite x and y"));
+    }
+    Ok(json!({ "x": x, "y": y }))
+}
+
+fn check_text(field: &str, v: &str, max: usize) -> DomainResult<()> {
+    if v.chars().count() > max {
+        return Err(DomainError::invalid(
+            field,
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_metadata(v: &Value) -> DomainResult<()> {
+    if !v.is_object() {
+        return Err(DomainError::invalid(
+            "metadata",
+            "metadata must be a JSON object",
+        ));
+    }
+    if v.to_string().len() > 64 * 1024 {
+        return Err(DomainError::invalid(
+            "metadata",
+            "metadata must be at most 64 KiB",
+        ));
+    }
+    Ok(())
+}
+
+fn node_name(id: Uuid) -> String {
+    encode(IdKind::GraphNode, id)
+}
+
+/// Live edges: both ends are live nodes.
+fn live_edges() -> Select<edges::Entity> {
+    let (s, t) = (Alias::new("src"), Alias::new("dst"));
+    edges::Entity::find()
+        .join_as(
+            JoinType::InnerJoin,
+            edges::Relation::Nodes2.def(),
+            s.clone(),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            edges::Relation::Nodes1.def(),
+            t.clone(),
+        )
+        .filter(Expr::col((s.into_iden(), nodes::Column::DeletedAt)).is_null())
+        .filter(Expr::col((t.into_iden(), nodes::Column::DeletedAt)).is_null())
+}
+
+async fn project_dag(conn: &impl ConnectionTrait, project_id: Uuid) -> DomainResult<Dag> {
+    let pairs: Vec<(Uuid, Uuid)> = live_edges()
+        .select_only()
+        .column(edges::Column::SourceId)
+        .column(edges::Column::TargetId)
+        .filter(edges::Column::ProjectId.eq(project_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(Dag::new(pairs))
+}
+
+/// A node and its project as the actor sees them; `NOT_FOUND` when either is hidden.
+async fn node_access(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+    deleted: bool,
+) -> DomainResult<(nodes::Model, ProjectAccess)> {
+    let node = nodes::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .filter(|n| n.deleted_at.is_some() == deleted)
+        .ok_or_else(|| DomainError::not_found("node"))?;
+    let access = access_on(conn, actor, node.project_id).await.map_err(|e| {
+        if e.code() == "NOT_FOUND" {
+            DomainError::not_found("node")
+        } else {
+            e
+        }
+    })?;
+    Ok((node, access))
+}
+
+/// Marks every live descendant of `node` STALE (and bumps its version). Returns them.
+async fn propagate_stale(
+    conn: &impl ConnectionTrait,
+    project_id: Uuid,
+    node: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    let dag = project_dag(conn, project_id).await?;
+    let descendants = dag.descendants(node);
+    for chunk in descendants.chunks(5_000) {
+        nodes::Entity::update_many()
+            .col_expr(
+                nodes::Column::Status,
+                Expr::value(NodeStatus::Stale.as_str()),
+            )
+            .col_expr(
+                nodes::Column::Version,
+                Expr::col(nodes::Column::Version).add(1),
+            )
+            .col_expr(nodes::Column::UpdatedAt, Expr::value(now()))
+            .filter(nodes::Column::Id.is_in(chunk.iter().copied()))
+            .filter(nodes::Column::DeletedAt.is_null())
+            .exec(conn)
+            .await?;
+    }
+    Ok(descendants)
+}
+
+impl GraphService {
+    /// A service over `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Creates a node, and edges from each of `parent_ids` to it, in one transaction.
+    pub async fn create_node(
+        &self,
+        actor: &Actor,
+        input: NewNode,
+    ) -> DomainResult<(nodes::Model, Vec<edges::Model>)> {
+        let user = actor.require_user()?;
+        check_text("prompt", &input.prompt, 100_000)?;
+        let position = position_json("position", input.position)?;
+        if let Some(m) = &input.metadata {
+            check_metadata(m)?;
+        }
+        if input.parent_ids.len() > MAX_PARENTS {
+            return Err(DomainError::invalid(
+                "parentIds",
+                format!("at most {MAX_PARENTS} parents"),
+            ));
+        }
+        let unique: HashSet<Uuid> = input.parent_ids.iter().copied().collect();
+        if unique.len() != input.parent_ids.len() {
+            return Err(DomainError::invalid(
+                "parentIds",
+                "a parent is listed twice",
+            ));
+        }
+        let txn = begin_write(&self.db).await?;
+        let access = access_on(&txn, actor, input.project_id).await?;
+        access.require(access.caps.add_node, "add nodes")?;
+        let parents = if input.parent_ids.is_empty() {
+            vec![]
+        } else {
+            nodes::Entity::find()
+                .filter(nodes::Column::Id.is_in(input.parent_ids.iter().copied()))
+                .filter(nodes::Column::DeletedAt.is_null())
+                .all(&txn)
+                .await?
+        };
+        for id in &input.parent_ids {
+            match parents.iter().find(|p| p.id == *id) {
+                None => {
+                    return Err(DomainError::invalid(
+                        "parentIds",
+                        format!("parent {} not found", node_name(*id)),
+                    ));
+                }
+                Some(p) if p.project_id != input.project_id => {
+                    return Err(DomainError::invalid(
+                        "parentIds",
+                        format!("parent {} belongs to another project", node_name(*id)),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let ts = now();
+        let node = nodes::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            project_id: Set(input.project_id),
+            prompt: Set(input.prompt),
+            response: Set(None),
+            summary: Set(None),
+            status: Set(NodeStatus::Idle.as_str().to_string()),
+            position: Set(position),
+            metadata: Set(input.metadata),
+            llm_model: Set(None),
+            llm_tokens: Set(None),
+            llm_cost: Set(None),
+            created_by: Set(Some(user)),
+            version: Set(1),
+            created_at: Set(ts),
+            updated_at: Set(ts),
+            deleted_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let mut created = Vec::with_capacity(input.parent_ids.len());
+        for parent in &input.parent_ids {
+            created.push(insert_edge(&txn, input.project_id, *parent, node.id).await?);
+        }
+        touch(&txn, input.project_id).await?;
+        txn.commit().await?;
+        Ok((node, created))
+    }
+
+    /// Changes a node (EDITOR and above). A new prompt or response marks every live
+    /// descendant STALE. Returns the node and the ids of the nodes that went stale.
+    pub async fn update_node(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: NodePatch,
+    ) -> DomainResult<(nodes::Model, Vec<Uuid>)> {
+        actor.require_user()?;
+        let txn = begin_write(&self.db).await?;
+        let (node, access) = node_access(&txn, actor, id, false).await?;
+        access.require(access.caps.edit, "edit nodes")?;
+        if let Some(expected) = patch.expected_version.filter(|v| *v != node.version) {
+            return Err(version_conflict(node.version, expected));
+        }
+        let current = NodeStatus::parse(&node.status).unwrap_or(NodeStatus::Idle);
+        let mut q = nodes::Entity::update_many();
+        let mut content_changed = false;
+        if let Some(p) = patch.prompt {
+            check_text("prompt", &p, 100_000)?;
+            content_changed |= p != node.prompt;
+            q = q.col_expr(nodes::Column::Prompt, Expr::value(p));
+        }
+        if let Some(r) = patch.response {
+            if let Some(r) = &r {
+                check_text("response", r, 1_000_000)?;
+            }
+            content_changed |= r != node.response;
+            q = q.col_expr(nodes::Column::Response, Expr::value(r));
+        }
+        if let Some(s) = patch.summary {
+            if let Some(s) = &s {
+                check_text("summary", s, 10_000)?;
+            }
+            q = q.col_expr(nodes::Column::Summary, Expr::value(s));
+        }
+        if let Some(p) = patch.position {
+            q = q.col_expr(
+                nodes::Column::Position,
+                Expr::value(position_json("position", p)?),
+            );
+        }
+        if let Some(s) = patch.status {
+            current.check(s)?;
+            q = q.col_expr(nodes::Column::Status, Expr::value(s.as_str()));
+        }
+        if let Some(m) = patch.metadata {
+            if let Some(m) = &m {
+                check_metadata(m)?;
+            }
+            q = q.col_expr(nodes::Column::Metadata, Expr::value(m));
+        }
+        let done = q
+            .col_expr(
+                nodes::Column::Version,
+                Expr::col(nodes::Column::Version).add(1),
+            )
+            .col_expr(nodes::Column::UpdatedAt, Expr::value(now()))
+            .filter(nodes::Column::Id.eq(id))
+            .filter(nodes::Column::Version.eq(node.version))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected != 1 {
+            return Err(DomainError::Conflict(
+                "the node was changed meanwhile: reload it and try again".into(),
+            ));
+        }
+        let stale = if content_changed {
+            propagate_stale(&txn, node.project_id, id).await?
+        } else {
+            vec![]
+        };
+        touch(&txn, node.project_id).await?;
+        let node = nodes::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DomainError::not_found("node"))?;
+        txn.commit().await?;
+        Ok((node, stale))
+    }
+
+    /// Moves many nodes in one transaction (EDITOR and above on each node's project).
+    pub async fn move_nodes(
+        &self,
+        actor: &Actor,
+        moves: Vec<(Uuid, (f64, f64))>,
+    ) -> DomainResult<Vec<nodes::Model>> {
+        actor.require_user()?;
+        if moves.is_empty() || moves.len() > MAX_MOVES {
+            return Err(DomainError::invalid(
+                "moves",
+                format!("move 1 to {MAX_MOVES} nodes at once"),
+            ));
+        }
+        let ids: Vec<Uuid> = moves.iter().map(|(id, _)| *id).collect();
+        if ids.iter().collect::<HashSet<_>>().len() != ids.len() {
+            return Err(DomainError::invalid("moves", "a node is moved twice"));
+        }
+        let positions = moves
+            .iter()
+            .map(|(id, p)| Ok((*id, position_json("moves", *p)?)))
+            .collect::<DomainResult<Vec<_>>>()?;
+        let txn = begin_write(&self.db).await?;
+        let found = nodes::Entity::find()
+            .filter(nodes::Column::Id.is_in(ids.iter().copied()))
+            .filter(nodes::Column::DeletedAt.is_null())
+            .all(&txn)
+            .await?;
+        let projects: HashSet<Uuid> = found.iter().map(|n| n.project_id).collect();
+        for p in &projects {
+            let access = access_on(&txn, actor, *p).await.map_err(|e| {
+                if e.code() == "NOT_FOUND" {
+                    DomainError::not_found("node")
+                } else {
+                    e
+                }
+            })?;
+            access.require(access.caps.edit, "move nodes")?;
+        }
+        if found.len() != ids.len() {
+            return Err(DomainError::not_found("node"));
+        }
+        let ts = now();
+        for (id, position) in positions {
+            nodes::Entity::update_many()
+                .col_expr(nodes::Column::Position, Expr::value(position))
+                .col_expr(
+                    nodes::Column::Version,
+                    Expr::col(nodes::Column::Version).add(1),
+                )
+                .col_expr(nodes::Column::UpdatedAt, Expr::value(ts))
+                .filter(nodes::Column::Id.eq(id))
+                .exec(&txn)
+                .await?;
+        }
+        for p in &projects {
+            touch(&txn, *p).await?;
+        }
+        let mut moved = nodes::Entity::find()
+            .filter(nodes::Column::Id.is_in(ids.iter().copied()))
+            .all(&txn)
+            .await?;
+        txn.commit().await?;
+        moved.sort_by_key(|n| ids.iter().position(|i| *i == n.id));
+        Ok(moved)
+    }
+
+    /// Soft-deletes a node (EDITOR and above); its edges disappear with it.
+    pub async fn delete_node(&self, actor: &Actor, id: Uuid) -> DomainResult<nodes::Model> {
+        actor.require_user()?;
+        let txn = begin_write(&self.db).await?;
+        let (node, access) = node_access(&txn, actor, id, false).await?;
+        access.require(access.caps.delete_node, "delete nodes")?;
+        let node = set_deleted(&txn, node, Some(now())).await?;
+        touch(&txn, node.project_id).await?;
+        txn.commit().await?;
+        Ok(node)
+    }
+
+    /// Brings back a deleted node and its edges to live nodes (EDITOR and above), unless
+    /// that would close a cycle made meanwhile (`CONFLICT` naming it).
+    pub async fn restore_node(&self, actor: &Actor, id: Uuid) -> DomainResult<nodes::Model> {
+        actor.require_user()?;
+        let txn = begin_write(&self.db).await?;
+        let (node, access) = node_access(&txn, actor, id, true).await?;
+        access.require(access.caps.delete_node, "restore nodes")?;
+        let mut dag = project_dag(&txn, node.project_id).await?;
+        let own: Vec<(Uuid, Uuid)> = edges::Entity::find()
+            .select_only()
+            .column(edges::Column::SourceId)
+            .column(edges::Column::TargetId)
+            .filter(
+                edges::Column::SourceId
+                    .eq(id)
+                    .or(edges::Column::TargetId.eq(id)),
+            )
+            .into_tuple()
+            .all(&txn)
+            .await?;
+        let others: Vec<Uuid> = own
+            .iter()
+            .map(|(s, t)| if *s == id { *t } else { *s })
+            .collect();
+        let live: HashSet<Uuid> = nodes::Entity::find()
+            .select_only()
+            .column(nodes::Column::Id)
+            .filter(nodes::Column::Id.is_in(others))
+            .filter(nodes::Column::DeletedAt.is_null())
+            .into_tuple::<Uuid>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        for (s, t) in own {
+            if live.contains(&s) || live.contains(&t) || s == t {
+                dag.add(s, t);
+            }
+        }
+        if let Some(cycle) = dag.path_through(id) {
+            return Err(cycle_conflict(
+                "restoring this node would close a cycle",
+                &cycle,
+            ));
+        }
+        let node = set_deleted(&txn, node, None).await?;
+        touch(&txn, node.project_id).await?;
+        txn.commit().await?;
+        Ok(node)
+    }
+
+    /// Joins two live nodes of one project (EDITOR and above): no self-loop
+    /// (`BAD_USER_INPUT`), no duplicate and no cycle (`CONFLICT`, naming the cycle).
+    pub async fn create_edge(
+        &self,
+        actor: &Actor,
+        source: Uuid,
+        target: Uuid,
+    ) -> DomainResult<edges::Model> {
+        actor.require_user()?;
+        if source == target {
+            return Err(DomainError::invalid(
+                "targetId",
+                "an edge cannot join a node to itself",
+            ));
+        }
+        let txn = begin_write(&self.db).await?;
+        let (src, access) = node_access(&txn, actor, source, false).await?;
+        access.require(access.caps.edit, "connect nodes")?;
+        nodes::Entity::find_by_id(target)
+            .filter(nodes::Column::DeletedAt.is_null())
+            .filter(nodes::Column::ProjectId.eq(src.project_id))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "targetId",
+                    "target node not found in the source node's project",
+                )
+            })?;
+        let dag = project_dag(&txn, src.project_id).await?;
+        if dag.children_of(source).contains(&target) {
+            return Err(DomainError::Conflict(
+                "these nodes are already connected".into(),
+            ));
+        }
+        if let Some(cycle) = dag.cycle_with(source, target) {
+            return Err(cycle_conflict("this edge would close a cycle", &cycle));
+        }
+        let edge = insert_edge(&txn, src.project_id, source, target).await?;
+        touch(&txn, src.project_id).await?;
+        txn.commit().await?;
+        Ok(edge)
+    }
+
+    /// Removes an edge (EDITOR and above).
+    pub async fn delete_edge(&self, actor: &Actor, id: Uuid) -> DomainResult<edges::Model> {
+        actor.require_user()?;
+        let txn = begin_write(&self.db).await?;
+        let edge = live_edges()
+            .filter(edges::Column::Id.eq(id))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| DomainError::not_found("edge"))?;
+        let access = access_on(&txn, actor, edge.project_id).await.map_err(|e| {
+            if e.code() == "NOT_FOUND" {
+                DomainError::not_found("edge")
+            } else {
+                e
+            }
+        })?;
+        access.require(access.caps.edit, "disconnect nodes")?;
+        edges::Entity::delete_by_id(id).exec(&txn).await?;
+        touch(&txn, edge.project_id).await?;
+        txn.commit().await?;
+        Ok(edge)
+    }
+
+    /// Live nodes by id (for loaders; visibility is checked through their project).
+    pub async fn nodes_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<nodes::Model>> {
+        Ok(nodes::Entity::find()
+            .filter(nodes::Column::Id.is_in(ids.iter().copied()))
+            .filter(nodes::Column::DeletedAt.is_null())
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Live edges by id.
+    pub async fn edges_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<edges::Model>> {
+        Ok(live_edges()
+            .filter(edges::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Ids of the live parents of each node (one statement).
+    pub async fn parent_ids(&self, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
+        self.neighbours(ids, edges::Column::TargetId, |(s, t)| (t, s))
+            .await
+    }
+
+    /// Ids of the live children of each node (one statement).
+    pub async fn child_ids(&self, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
+        self.neighbours(ids, edges::Column::SourceId, |(s, t)| (s, t))
+            .await
+    }
+
+    async fn neighbours(
+        &self,
+        ids: &[Uuid],
+        by: edges::Column,
+        key: fn((Uuid, Uuid)) -> (Uuid, Uuid),
+    ) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
+        let pairs: Vec<(Uuid, Uuid)> = live_edges()
+            .select_only()
+            .column(edges::Column::SourceId)
+            .column(edges::Column::TargetId)
+            .filter(by.is_in(ids.iter().copied()))
+            .order_by_asc(edges::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for p in pairs {
+            let (k, v) = key(p);
+            map.entry(k).or_default().push(v);
+        }
+        Ok(map)
+    }
+
+    /// The live graph of each project (one statement per project), for traversals.
+    pub async fn project_dags(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, Dag>> {
+        let rows: Vec<(Uuid, Uuid, Uuid)> = live_edges()
+            .select_only()
+            .column(edges::Column::ProjectId)
+            .column(edges::Column::SourceId)
+            .column(edges::Column::TargetId)
+            .filter(edges::Column::ProjectId.is_in(project_ids.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut map: HashMap<Uuid, Dag> =
+            project_ids.iter().map(|p| (*p, Dag::default())).collect();
+        for (p, s, t) in rows {
+            map.entry(p).or_default().add(s, t);
+        }
+        Ok(map)
+    }
+
+    /// One page of live nodes per project, in creation order (one statement).
+    pub async fn node_pages(
+        &self,
+        project_ids: &[Uuid],
+        page: ChildPage,
+    ) -> DomainResult<HashMap<Uuid, Page<nodes::Model>>> {
+        use nodes::Column as C;
+        let q = nodes::Entity::find().filter(C::DeletedAt.is_null());
+        fetch_child_pages(&self.db, q, C::ProjectId, C::Id, project_ids, page).await
+    }
+
+    /// One page of live edges per project, in creation order (one statement).
+    pub async fn edge_pages(
+        &self,
+        project_ids: &[Uuid],
+        page: ChildPage,
+    ) -> DomainResult<HashMap<Uuid, Page<edges::Model>>> {
+        use edges::Column as C;
+        fetch_child_pages(
+            &self.db,
+            live_edges(),
+            C::ProjectId,
+            C::Id,
+            project_ids,
+            page,
+        )
+        .await
+    }
+
+    /// Live node counts per project.
+    pub async fn node_counts(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
+        let rows: Vec<(Uuid, i64)> = nodes::Entity::find()
+            .select_only()
+            .column(nodes::Column::ProjectId)
+            .column_as(nodes::Column::Id.count(), "n")
+            .filter(nodes::Column::ProjectId.is_in(project_ids.iter().copied()))
+            .filter(nodes::Column::DeletedAt.is_null())
+            .group_by(nodes::Column::ProjectId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
+    }
+
+    /// Live edge counts per project.
+    pub async fn edge_counts(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
+        let rows: Vec<(Uuid, i64)> = live_edges()
+            .select_only()
+            .column(edges::Column::ProjectId)
+            .column_as(edges::Column::Id.count(), "n")
+            .filter(edges::Column::ProjectId.is_in(project_ids.iter().copied()))
+            .group_by(edges::Column::ProjectId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
+    }
+}
+
+use sea_orm::QueryOrder;
+
+fn version_conflict(actual: i32, expected: i32) -> DomainError {
+    DomainError::Conflict(format!(
+        "the node is at version {actual}, not {expected}: reload it and try again"
+    ))
+}
+
+fn cycle_conflict(what: &str, cycle: &[Uuid]) -> DomainError {
+    let path: Vec<String> = cycle.iter().map(|n| node_name(*n)).collect();
+    DomainError::Conflict(format!("{what}: {}", path.join(" → ")))
+}
+
+async fn insert_edge(
+    conn: &impl ConnectionTrait,
+    project_id: Uuid,
+    source: Uuid,
+    target: Uuid,
+) -> DomainResult<edges::Model> {
+    edges::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        project_id: Set(project_id),
+        source_id: Set(source),
+        target_id: Set(target),
+        created_at: Set(now()),
+    }
+    .insert(conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            DomainError::Conflict("these nodes are already connected".into())
+        } else {
+            e.into()
+        }
+    })
+}
+
+async fn set_deleted(
+    conn: &impl ConnectionTrait,
+    node: nodes::Model,
+    deleted_at: Option<chrono::DateTime<chrono::FixedOffset>>,
+) -> DomainResult<nodes::Model> {
+    let version = node.version;
+    let mut am: nodes::ActiveModel = node.into();
+    am.deleted_at = Set(deleted_at);
+    am.version = Set(version + 1);
+    am.updated_at = Set(now());
+    Ok(am.update(conn).await?)
+}

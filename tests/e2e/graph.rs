@@ -1,0 +1,509 @@
+//! Graph rules: DAG, duplicates, cross-project edges, stale propagation, soft delete and
+//! restore, versions, the status machine, traversals, node paging and statement counts.
+
+use crate::fixtures::*;
+use plexus_tests::{code, db_test};
+use serde_json::{Value, json};
+
+const NODE: &str = "query($id: ID!) { graphNode(id: $id) { id prompt status version position { x y }
+  parents { id } children { id } ancestors { id } descendants { id } createdBy { id } project { id } } }";
+const UPDATE: &str = "mutation($i: UpdateGraphNodeInput!) { updateGraphNode(input: $i) { node { id prompt response status version } staleNodes { id } } }";
+
+fn ids(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a list: {v}"))
+        .iter()
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+db_test!(edges_keep_the_canvas_a_dag, |app| async move {
+    let (t, _) = user(&app, "owner").await;
+    let p = project(&app, &t, "DAG", false).await;
+    let a = node(&app, &t, &p, "a", &[]).await;
+    let b = node(&app, &t, &p, "b", &[&a]).await;
+    let c = node(&app, &t, &p, "c", &[&b]).await;
+
+    let v = edge(&app, &t, &c, &a).await;
+    assert_eq!(code(&v), "CONFLICT");
+    let msg = v["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!("{a} → {b} → {c} → {a}")),
+        "the cycle is named: {msg}"
+    );
+    assert_eq!(code(&edge(&app, &t, &a, &b).await), "CONFLICT", "duplicate");
+    let v = edge(&app, &t, &a, &a).await;
+    assert_eq!(
+        (code(&v), v["errors"][0]["extensions"]["field"].as_str()),
+        ("BAD_USER_INPUT", Some("targetId"))
+    );
+    let v = edge(&app, &t, &a, &c).await;
+    assert_eq!(
+        v["data"]["createGraphEdge"]["edge"]["source"]["id"],
+        a.as_str(),
+        "a shortcut is fine: {v}"
+    );
+
+    // Cross-project edges and parents are refused.
+    let q = project(&app, &t, "Other", false).await;
+    let x = node(&app, &t, &q, "x", &[]).await;
+    assert_eq!(code(&edge(&app, &t, &a, &x).await), "BAD_USER_INPUT");
+    let v = try_node(&app, &t, &q, "y", &[&a]).await;
+    assert_eq!(
+        (code(&v), v["errors"][0]["extensions"]["field"].as_str()),
+        ("BAD_USER_INPUT", Some("parentIds"))
+    );
+    let v = try_node(&app, &t, &p, "dup", &[&a, &a]).await;
+    assert_eq!(code(&v), "BAD_USER_INPUT");
+    assert_eq!(
+        app.count("nodes").await,
+        4,
+        "refused creations leave no row"
+    );
+
+    // Delete an edge; then the old cycle edge is fine.
+    let ab = app.gql("query($id: ID!) { project(id: $id) { edges { nodes { id source { id } target { id } } } } }", json!({ "id": p }), Some(&t)).await;
+    let edges = ab["data"]["project"]["edges"]["nodes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(edges.len(), 3);
+    let ab_id = edges
+        .iter()
+        .find(|e| e["source"]["id"] == a.as_str() && e["target"]["id"] == b.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v = app
+        .gql(
+            "mutation($i: GraphEdgeIdInput!) { deleteGraphEdge(input: $i) { deletedId } }",
+            json!({ "i": { "id": ab_id } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["deleteGraphEdge"]["deletedId"], ab_id.as_str());
+    assert_eq!(
+        code(&edge(&app, &t, &c, &a).await),
+        "CONFLICT",
+        "a → c still exists"
+    );
+});
+
+db_test!(traversals_and_node_fields, |app| async move {
+    let (t, uid) = user(&app, "owner").await;
+    let p = project(&app, &t, "Tree", false).await;
+    // r → a → c, r → b → c, c → d
+    let r = node(&app, &t, &p, "r", &[]).await;
+    let a = node(&app, &t, &p, "a", &[&r]).await;
+    let b = node(&app, &t, &p, "b", &[&r]).await;
+    let c = node(&app, &t, &p, "c", &[&a, &b]).await;
+    let d = node(&app, &t, &p, "d", &[&c]).await;
+    let v = app.gql(NODE, json!({ "id": d }), Some(&t)).await;
+    let n = &v["data"]["graphNode"];
+    assert_eq!(
+        ids(&n["ancestors"]),
+        [r.as_str(), a.as_str(), b.as_str(), c.as_str()],
+        "root first, topological: {v}"
+    );
+    assert_eq!(ids(&n["parents"]), [c.as_str()]);
+    assert_eq!(n["createdBy"]["id"], uid.as_str());
+    assert_eq!(n["project"]["id"], p.as_str());
+    assert_eq!(n["position"], json!({ "x": 1.5, "y": -2.0 }));
+    assert_eq!(n["status"], "IDLE");
+    assert_eq!(n["version"], 1);
+    let v = app.gql(NODE, json!({ "id": r }), Some(&t)).await;
+    assert_eq!(
+        ids(&v["data"]["graphNode"]["children"]),
+        [a.as_str(), b.as_str()]
+    );
+    assert_eq!(
+        ids(&v["data"]["graphNode"]["descendants"]),
+        [a.as_str(), b.as_str(), c.as_str(), d.as_str()]
+    );
+    // node(id) resolves every canvas type; outsiders get null.
+    let v = app
+        .gql(
+            "query($id: ID!) { node(id: $id) { __typename id } }",
+            json!({ "id": p }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["node"]["__typename"], "Project");
+    let v = app
+        .gql(
+            "query($id: ID!) { node(id: $id) { __typename } }",
+            json!({ "id": d }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["node"]["__typename"], "GraphNode");
+    let (o, _) = user(&app, "outsider").await;
+    assert_eq!(
+        app.gql(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": d }),
+            Some(&o)
+        )
+        .await["data"]["node"],
+        Value::Null
+    );
+    assert_eq!(
+        app.gql(NODE, json!({ "id": d }), Some(&o)).await["data"]["graphNode"],
+        Value::Null
+    );
+    let v = app.gql(NODE, json!({ "id": p }), Some(&t)).await;
+    assert_eq!(code(&v), "BAD_USER_INPUT", "a project id is not a node id");
+});
+
+db_test!(content_changes_make_descendants_stale, |app| async move {
+    let (t, _) = user(&app, "owner").await;
+    let p = project(&app, &t, "Stale", false).await;
+    let a = node(&app, &t, &p, "a", &[]).await;
+    let b = node(&app, &t, &p, "b", &[&a]).await;
+    let c = node(&app, &t, &p, "c", &[&b]).await;
+    let side = node(&app, &t, &p, "side", &[]).await;
+    // Walk b through the machine to COMPLETED.
+    for status in ["GENERATING", "COMPLETED"] {
+        let v = app
+            .gql(
+                UPDATE,
+                json!({ "i": { "id": b, "status": status } }),
+                Some(&t),
+            )
+            .await;
+        assert_eq!(
+            v["data"]["updateGraphNode"]["node"]["status"], status,
+            "{v}"
+        );
+    }
+    // Moving or summarising does not stale anything.
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": a, "position": { "x": 5, "y": 5 }, "summary": "s" } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["updateGraphNode"]["staleNodes"], json!([]));
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": a, "prompt": "a, rephrased" } }),
+            Some(&t),
+        )
+        .await;
+    let stale = ids(&v["data"]["updateGraphNode"]["staleNodes"]);
+    assert_eq!(stale, [b.as_str(), c.as_str()]);
+    for (id, version) in [(&b, 4), (&c, 2)] {
+        let v = app.gql(NODE, json!({ "id": id }), Some(&t)).await;
+        assert_eq!(v["data"]["graphNode"]["status"], "STALE");
+        assert_eq!(
+            v["data"]["graphNode"]["version"], version,
+            "every change bumps the version"
+        );
+    }
+    assert_eq!(
+        app.gql(NODE, json!({ "id": side }), Some(&t)).await["data"]["graphNode"]["status"],
+        "IDLE"
+    );
+    // A response change stales too; an identical prompt does not.
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": c, "response": "new" } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(
+        v["data"]["updateGraphNode"]["staleNodes"],
+        json!([]),
+        "c has no descendants"
+    );
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": a, "prompt": "a, rephrased" } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["updateGraphNode"]["staleNodes"], json!([]));
+    // The status machine.
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": side, "status": "COMPLETED" } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(code(&v), "CONFLICT");
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": b, "status": "IDLE" } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(code(&v), "CONFLICT");
+});
+
+db_test!(versions_guard_concurrent_edits, |app| async move {
+    let (t, _) = user(&app, "owner").await;
+    let p = project(&app, &t, "Versions", false).await;
+    let a = node(&app, &t, &p, "a", &[]).await;
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": a, "prompt": "one", "expectedVersion": 1 } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(v["data"]["updateGraphNode"]["node"]["version"], 2, "{v}");
+    let v = app
+        .gql(
+            UPDATE,
+            json!({ "i": { "id": a, "prompt": "two", "expectedVersion": 1 } }),
+            Some(&t),
+        )
+        .await;
+    assert_eq!(code(&v), "CONFLICT");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("version 2")
+    );
+    let got = app.gql(NODE, json!({ "id": a }), Some(&t)).await;
+    assert_eq!(
+        got["data"]["graphNode"]["prompt"], "one",
+        "the stale write changed nothing"
+    );
+    // Many moves in one transaction; all-or-nothing.
+    let b = node(&app, &t, &p, "b", &[]).await;
+    let mv = "mutation($i: MoveGraphNodesInput!) { moveGraphNodes(input: $i) { nodes { id position { x y } version } } }";
+    let v = app.gql(mv, json!({ "i": { "moves": [{ "id": a, "position": { "x": 10, "y": 20 } }, { "id": b, "position": { "x": -1, "y": 0.5 } }] } }), Some(&t)).await;
+    assert_eq!(
+        v["data"]["moveGraphNodes"]["nodes"],
+        json!([
+            { "id": a, "position": { "x": 10.0, "y": 20.0 }, "version": 3 },
+            { "id": b, "position": { "x": -1.0, "y": 0.5 }, "version": 2 }
+        ]),
+        "{v}"
+    );
+    let gone = plexus_core::id::encode(plexus_core::IdKind::GraphNode, uuid::Uuid::now_v7());
+    let v = app.gql(mv, json!({ "i": { "moves": [{ "id": a, "position": { "x": 0, "y": 0 } }, { "id": gone, "position": { "x": 0, "y": 0 } }] } }), Some(&t)).await;
+    assert_eq!(code(&v), "NOT_FOUND");
+    let got = app.gql(NODE, json!({ "id": a }), Some(&t)).await;
+    assert_eq!(
+        got["data"]["graphNode"]["position"],
+        json!({ "x": 10.0, "y": 20.0 }),
+        "nothing moved"
+    );
+    let v = app.gql(mv, json!({ "i": { "moves": [] } }), Some(&t)).await;
+    assert_eq!(code(&v), "BAD_USER_INPUT");
+});
+
+db_test!(
+    delete_hides_a_node_and_its_edges_and_restore_brings_them_back,
+    |app| async move {
+        let (t, _) = user(&app, "owner").await;
+        let p = project(&app, &t, "Trash", false).await;
+        let a = node(&app, &t, &p, "a", &[]).await;
+        let b = node(&app, &t, &p, "b", &[&a]).await;
+        let c = node(&app, &t, &p, "c", &[&b]).await;
+        let del = "mutation($i: GraphNodeIdInput!) { deleteGraphNode(input: $i) { deletedId } }";
+        let res = "mutation($i: GraphNodeIdInput!) { restoreGraphNode(input: $i) { node { id version } } }";
+        let counts = "query($id: ID!) { project(id: $id) { nodeCount edgeCount nodes { totalCount } edges { totalCount } } }";
+        assert_eq!(
+            app.gql(del, json!({ "i": { "id": b } }), Some(&t)).await["data"]["deleteGraphNode"]["deletedId"],
+            b.as_str()
+        );
+        assert_eq!(
+            app.gql(NODE, json!({ "id": b }), Some(&t)).await["data"]["graphNode"],
+            Value::Null
+        );
+        let v = app.gql(counts, json!({ "id": p }), Some(&t)).await;
+        assert_eq!(
+            v["data"]["project"],
+            json!({ "nodeCount": 2, "edgeCount": 0, "nodes": { "totalCount": 2 }, "edges": { "totalCount": 0 } })
+        );
+        let v = app.gql(NODE, json!({ "id": c }), Some(&t)).await;
+        assert_eq!(v["data"]["graphNode"]["parents"], json!([]));
+        assert_eq!(v["data"]["graphNode"]["ancestors"], json!([]));
+        // Edits on a deleted node are NOT_FOUND; deleting twice too.
+        assert_eq!(
+            code(
+                &app.gql(UPDATE, json!({ "i": { "id": b, "prompt": "x" } }), Some(&t))
+                    .await
+            ),
+            "NOT_FOUND"
+        );
+        assert_eq!(
+            code(&app.gql(del, json!({ "i": { "id": b } }), Some(&t)).await),
+            "NOT_FOUND"
+        );
+        assert_eq!(code(&edge(&app, &t, &b, &c).await), "NOT_FOUND");
+        assert_eq!(
+            code(&edge(&app, &t, &c, &b).await),
+            "BAD_USER_INPUT",
+            "a deleted target"
+        );
+
+        // Meanwhile c → a is allowed (no live path a ⇝ c), so restoring b would close a cycle.
+        assert!(edge(&app, &t, &c, &a).await["data"]["createGraphEdge"].is_object());
+        let v = app.gql(res, json!({ "i": { "id": b } }), Some(&t)).await;
+        assert_eq!(code(&v), "CONFLICT", "{v}");
+        assert!(
+            v["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(b.as_str())
+        );
+        let edges = app
+            .gql(
+                "query($id: ID!) { project(id: $id) { edges { nodes { id source { id } } } } }",
+                json!({ "id": p }),
+                Some(&t),
+            )
+            .await;
+        let ca = edges["data"]["project"]["edges"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.gql(
+            "mutation($i: GraphEdgeIdInput!) { deleteGraphEdge(input: $i) { deletedId } }",
+            json!({ "i": { "id": ca } }),
+            Some(&t),
+        )
+        .await;
+        let v = app.gql(res, json!({ "i": { "id": b } }), Some(&t)).await;
+        assert_eq!(v["data"]["restoreGraphNode"]["node"]["version"], 3, "{v}");
+        let v = app.gql(NODE, json!({ "id": c }), Some(&t)).await;
+        assert_eq!(
+            ids(&v["data"]["graphNode"]["ancestors"]),
+            [a.as_str(), b.as_str()],
+            "edges are back"
+        );
+        let v = app.gql(counts, json!({ "id": p }), Some(&t)).await;
+        assert_eq!(v["data"]["project"]["edgeCount"], 2);
+    }
+);
+
+const PAGE: &str = "query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { project(id: $id) {
+  nodes(first: $first, after: $after, last: $last, before: $before) { totalCount nodes { prompt } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }";
+
+fn prompts(v: &Value) -> Vec<String> {
+    v["data"]["project"]["nodes"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|n| n["prompt"].as_str().unwrap().to_string())
+        .collect()
+}
+
+db_test!(
+    nested_node_pages_go_both_ways_and_survive_inserts,
+    |app| async move {
+        let (t, _) = user(&app, "owner").await;
+        let p = project(&app, &t, "Pages", false).await;
+        for i in 0..7 {
+            node(&app, &t, &p, &format!("n{i}"), &[]).await;
+        }
+        let p1 = app
+            .gql(PAGE, json!({ "id": p, "first": 3 }), Some(&t))
+            .await;
+        assert_eq!(prompts(&p1), ["n0", "n1", "n2"]);
+        assert_eq!(p1["data"]["project"]["nodes"]["totalCount"], 7);
+        let info = &p1["data"]["project"]["nodes"]["pageInfo"];
+        assert_eq!(
+            (
+                info["hasNextPage"].as_bool(),
+                info["hasPreviousPage"].as_bool()
+            ),
+            (Some(true), Some(false))
+        );
+        let end = info["endCursor"].as_str().unwrap().to_string();
+        node(&app, &t, &p, "n7", &[]).await;
+        let p2 = app
+            .gql(PAGE, json!({ "id": p, "first": 3, "after": end }), Some(&t))
+            .await;
+        assert_eq!(prompts(&p2), ["n3", "n4", "n5"]);
+        let last = app.gql(PAGE, json!({ "id": p, "last": 2 }), Some(&t)).await;
+        assert_eq!(prompts(&last), ["n6", "n7"]);
+        assert_eq!(
+            last["data"]["project"]["nodes"]["pageInfo"]["hasPreviousPage"],
+            true
+        );
+        let start = p2["data"]["project"]["nodes"]["pageInfo"]["startCursor"]
+            .as_str()
+            .unwrap();
+        let back = app
+            .gql(
+                PAGE,
+                json!({ "id": p, "last": 2, "before": start }),
+                Some(&t),
+            )
+            .await;
+        assert_eq!(prompts(&back), ["n1", "n2"]);
+        let v = app
+            .gql(PAGE, json!({ "id": p, "first": 500 }), Some(&t))
+            .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT");
+    }
+);
+
+const DASHBOARD: &str = "{ projects(first: 20) { edges { node { id name nodeCount memberCount
+  owner { id displayName }
+  members(first: 10) { edges { node { role user { id displayName } } } }
+  nodes(first: 50) { totalCount nodes { id prompt status children { id } parents { id } createdBy { id } } } } } } }";
+
+async fn build_dataset(
+    app: &plexus_tests::TestApp,
+    projects: usize,
+    nodes_per_project: usize,
+) -> String {
+    let (t, _) = user(app, &format!("dash{projects}")).await;
+    let (_, helper) = user(app, &format!("helper{projects}")).await;
+    for i in 0..projects {
+        let p = project(app, &t, &format!("p{i}"), false).await;
+        add_member(app, &t, &p, &helper, "EDITOR").await;
+        let mut prev: Option<String> = None;
+        for j in 0..nodes_per_project {
+            let parents: Vec<&str> = prev.iter().map(String::as_str).collect();
+            prev = Some(node(app, &t, &p, &format!("n{j}"), &parents).await);
+        }
+    }
+    t
+}
+
+db_test!(
+    nested_queries_cost_the_same_statements_at_any_size,
+    |app| async move {
+        let small = build_dataset(&app, 2, 3).await;
+        let large = build_dataset(&app, 20, 30).await;
+        let (v_small, n_small) = app.gql_counted(DASHBOARD, json!({}), Some(&small)).await;
+        let (v_large, n_large) = app.gql_counted(DASHBOARD, json!({}), Some(&large)).await;
+        assert!(
+            v_small["errors"].is_null() && v_large["errors"].is_null(),
+            "{v_small} {v_large}"
+        );
+        let edges = v_large["data"]["projects"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 20);
+        assert_eq!(
+            edges[0]["node"]["nodes"]["nodes"].as_array().unwrap().len(),
+            30
+        );
+        // One statement per (loader, level) at most: auth, projects, roles, owner, counts ×2,
+        // member pages, member users, node pages, parent ids, child ids, creators — 12, fewer
+        // when two batches of one loader happen to merge. The same bound at 100× the rows.
+        const BOUND: usize = 12;
+        eprintln!(
+            "dashboard query: {n_small} / {n_large} SQL statements at 2×3 / 20×30 nodes ({:?})",
+            app.backend
+        );
+        assert!(
+            n_small <= BOUND && n_large <= BOUND,
+            "statements grew with rows: {n_small} vs {n_large}"
+        );
+    }
+);
