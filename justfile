@@ -37,6 +37,10 @@ entities:
     psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
     cargo fmt --all
 
+# Benchmarks (release build): graph traversals on a 10,000-node canvas, SQLite and PostgreSQL
+bench:
+    TEST_POSTGRES_URL={{pg_url}} cargo bench -p plexus-tests --bench graph
+
 # Add the demo data (idempotent)
 seed:
     cargo run --release -- seed

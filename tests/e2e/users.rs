@@ -379,45 +379,56 @@ db_test!(
 );
 
 db_test!(
-    seeding_is_idempotent_and_creates_the_demo_accounts,
+    seeding_is_idempotent_and_creates_the_demo_data,
     |app| async move {
-        let created = plexus_server::seed::run(&app.state.api.users)
-            .await
-            .unwrap();
-        assert_eq!(created, 4);
+        let created = plexus_server::seed::run(&app.state).await.unwrap();
         assert_eq!(
-            plexus_server::seed::run(&app.state.api.users)
-                .await
-                .unwrap(),
-            0
+            created,
+            4 + 1 + 3 + 2,
+            "4 accounts, the demo project, 3 nodes, 2 edges"
         );
+        assert_eq!(plexus_server::seed::run(&app.state).await.unwrap(), 0);
         assert_eq!(app.count("users").await, 4);
+        assert_eq!(app.count("projects").await, 1);
+        let admin = app.login("admin@example.com", "Admin123!").await;
         let v = app
             .gql(
-                "mutation($i: LoginInput!) { login(input: $i) { accessToken user { role } } }",
-                json!({ "i": { "email": "admin@example.com", "password": "Admin123!" } }),
-                None,
+                "{ viewer { role } users { totalCount } }",
+                json!({}),
+                Some(&admin),
             )
             .await;
-        assert_eq!(v["data"]["login"]["user"]["role"], "ADMIN", "{v}");
-        let admin = v["data"]["login"]["accessToken"].as_str().unwrap();
-        let v = app
-            .gql("{ users { totalCount } }", json!({}), Some(admin))
-            .await;
-        assert_eq!(v["data"]["users"]["totalCount"], 4);
+        assert_eq!(
+            v["data"],
+            json!({ "viewer": { "role": "ADMIN" }, "users": { "totalCount": 4 } })
+        );
         for (email, password) in [
-            ("demo@nonlinear.app", "DemoPassword123!"),
             ("user@example.com", "User123!"),
             ("premium@example.com", "Premium123!"),
         ] {
-            let v = app
-                .gql(
-                    "mutation($i: LoginInput!) { login(input: $i) { user { email } } }",
-                    json!({ "i": { "email": email, "password": password } }),
-                    None,
-                )
-                .await;
-            assert_eq!(v["data"]["login"]["user"]["email"], email);
+            app.login(email, password).await;
         }
+        let demo = app.login("demo@nonlinear.app", "DemoPassword123!").await;
+        let q = "{ viewer { username preferences } projects { nodes { name nodeCount edgeCount viewerRole
+        nodes { nodes { status llmModel children { prompt } } } } } }";
+        let v = app.gql(q, json!({}), Some(&demo)).await;
+        assert_eq!(v["data"]["viewer"]["username"], "demo", "{v}");
+        assert_eq!(v["data"]["viewer"]["preferences"]["theme"], "dark");
+        let p = &v["data"]["projects"]["nodes"][0];
+        assert_eq!(p["name"], plexus_server::seed::DEMO_PROJECT);
+        assert_eq!(
+            (
+                p["nodeCount"].as_u64(),
+                p["edgeCount"].as_u64(),
+                p["viewerRole"].as_str()
+            ),
+            (Some(3), Some(2), Some("OWNER"))
+        );
+        let first = &p["nodes"]["nodes"][0];
+        assert_eq!(
+            (first["status"].as_str(), first["llmModel"].as_str()),
+            (Some("COMPLETED"), Some("gpt-4o"))
+        );
+        assert_eq!(first["children"].as_array().unwrap().len(), 2);
     }
 );

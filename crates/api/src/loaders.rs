@@ -77,14 +77,41 @@ impl<F: Future> Future for Gated<F> {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
-        let result = self.inner.as_mut().poll(cx);
-        if result.is_pending() {
+        // A future that wakes itself while being polled is only yielding (FuturesUnordered
+        // does so every 32 polls); the pass ends when it is idle: pending and not woken.
+        let probe = Arc::new(WakeProbe {
+            inner: cx.waker().clone(),
+            woken: Default::default(),
+        });
+        let waker = std::task::Waker::from(probe.clone());
+        let result = self
+            .inner
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&waker));
+        if result.is_pending() && !probe.woken.load(std::sync::atomic::Ordering::Acquire) {
             self.gate
                 .passes
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             self.gate.notify.notify_waiters();
         }
         result
+    }
+}
+
+/// Forwards wake-ups and remembers that one happened.
+struct WakeProbe {
+    inner: std::task::Waker,
+    woken: std::sync::atomic::AtomicBool,
+}
+
+impl std::task::Wake for WakeProbe {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::Release);
+        self.inner.wake_by_ref();
     }
 }
 

@@ -540,11 +540,18 @@ impl GraphService {
 
     /// Live nodes by id (for loaders; visibility is checked through their project).
     pub async fn nodes_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<nodes::Model>> {
-        Ok(nodes::Entity::find()
-            .filter(nodes::Column::Id.is_in(ids.iter().copied()))
-            .filter(nodes::Column::DeletedAt.is_null())
-            .all(&self.db)
-            .await?)
+        // Chunked: a traversal can ask for a whole canvas, past SQLite's parameter limit.
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(10_000) {
+            out.extend(
+                nodes::Entity::find()
+                    .filter(nodes::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(nodes::Column::DeletedAt.is_null())
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        Ok(out)
     }
 
     /// Live edges by id.

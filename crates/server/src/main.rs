@@ -101,7 +101,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Seed => {
             let state = app::build(config).await?;
-            let created = seed::run(&state.api.users).await?;
+            let created = seed::run(&state).await?;
             println!(
                 "seeded: {created} new rows ({} demo accounts in all)",
                 seed::DEMO_USERS.len()

@@ -576,7 +576,7 @@ pub fn can_see(actor: &Actor, user: &users::Model) -> bool {
 
 impl UsersService {
     /// Creates an account with a given role unless one with this email exists (seeding).
-    /// Returns whether it created one.
+    /// Returns the account and whether it was created.
     pub async fn ensure_user(
         &self,
         email: &str,
@@ -584,13 +584,13 @@ impl UsersService {
         role: UserRole,
         first: &str,
         last: &str,
-    ) -> DomainResult<bool> {
+    ) -> DomainResult<(users::Model, bool)> {
         let email = validate::email("email", email)?;
-        if self.find_by_email(&email).await?.is_some() {
-            return Ok(false);
+        if let Some(existing) = self.find_by_email(&email).await? {
+            return Ok((existing, false));
         }
         let hash = password::hash(password.to_string()).await?;
-        new_user_row(NewRow {
+        let user = new_user_row(NewRow {
             email,
             password_hash: hash,
             username: None,
@@ -602,7 +602,7 @@ impl UsersService {
         })
         .insert(&self.db)
         .await?;
-        Ok(true)
+        Ok((user, true))
     }
 }
 
