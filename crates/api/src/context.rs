@@ -9,9 +9,11 @@ use async_graphql::Context;
 use plexus_core::page::PageLimits;
 use plexus_core::{Actor, DomainError};
 use plexus_users::UsersService;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::error::{ApiResult, internal};
+use crate::ratelimit::AuthLimiter;
 
 /// Services shared by every request (schema data).
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub struct ApiState {
     pub users: UsersService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
+    /// Sign-in and sign-up throttling.
+    pub limiter: Arc<AuthLimiter>,
 }
 
 #[derive(Debug, Clone)]

@@ -6,9 +6,11 @@ pub mod context;
 pub mod error;
 pub mod loaders;
 pub mod node;
+pub mod ratelimit;
 pub mod schema;
 pub mod users;
 
 pub use context::{ApiState, RequestAuth};
 pub use loaders::Loaders;
+pub use ratelimit::{AuthLimiter, AuthLimits, ClientAddr};
 pub use schema::{PlexusSchema, SchemaOptions, build_schema, sdl};
