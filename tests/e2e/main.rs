@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod fuzz;
+mod hardening;
 mod http;
 mod schema;
 mod users;
