@@ -599,6 +599,77 @@ mod tests {
     }
 
     #[test]
+    fn hardening_settings_are_checked() {
+        let c = parse(&["--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(
+            (c.max_aliases, c.max_root_fields, c.max_recursive_depth),
+            (30, 20, 32)
+        );
+        assert_eq!((c.login_max_failures, c.login_max_per_ip), (5, 20));
+        assert!(c.persisted_only.is_none() && !c.trust_proxy);
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+        ])
+        .unwrap_err();
+        assert!(e.contains("PLEXUS_PERSISTED_MANIFEST"), "{e}");
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            "/nonexistent/manifest.json",
+        ])
+        .unwrap_err();
+        assert!(e.contains("cannot read /nonexistent/manifest.json"), "{e}");
+        let dir = std::env::temp_dir().join(format!("plexus-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"op1": "{ viewer { "}"#).unwrap();
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            bad.to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert!(e.contains("operation `op1` is not valid GraphQL"), "{e}");
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"op1": "{ __typename }"}"#).unwrap();
+        let c = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            good.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(c.persisted_only.map(|m| m.len()), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            parse(&["--database-url", "sqlite://x.db", "--max-aliases", "0"])
+                .unwrap_err()
+                .contains("PLEXUS_MAX_ALIASES")
+        );
+        assert!(
+            parse(&[
+                "--database-url",
+                "sqlite://x.db",
+                "--max-recursive-depth",
+                "1000"
+            ])
+            .unwrap_err()
+            .contains("stack overflow")
+        );
+    }
+
+    #[test]
     fn port_binds_all_interfaces() {
         let c = parse(&["--database-url", "sqlite://x.db", "--port", "9000"]).unwrap();
         assert_eq!(c.bind.to_string(), "0.0.0.0:9000");
