@@ -9,8 +9,10 @@ use plexus_server::app;
 use plexus_server::config::Config;
 use plexus_server::limits;
 use plexus_tests::{Backend, TEST_SECRET, TestDb};
+use plexus_users::service::NewUser;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestCaseError, TestRunner};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -122,6 +124,129 @@ fn generated_document() -> impl Strategy<Value = String> {
         })
 }
 
+const USER_LEAVES: &[&str] = &[
+    "id",
+    "email",
+    "username",
+    "firstName",
+    "lastName",
+    "displayName",
+    "avatarUrl",
+    "role",
+    "isActive",
+    "emailVerified",
+    "preferences",
+    "totalTokensUsed",
+    "lastLoginAt",
+    "createdAt",
+    "updatedAt",
+    "deletedAt",
+    "__typename",
+];
+
+fn aliased(alias: Option<String>, field: &str) -> String {
+    match alias {
+        Some(a) => format!("{a}: {field}"),
+        None => field.to_string(),
+    }
+}
+
+/// `{ … }` over `User`, valid for the schema.
+fn user_selection() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        (
+            proptest::option::weighted(0.2, "[a-z]{1,2}"),
+            proptest::sample::select(USER_LEAVES),
+        ),
+        1..5,
+    )
+    .prop_map(|v| {
+        let parts: Vec<String> = v.into_iter().map(|(a, f)| aliased(a, f)).collect();
+        format!("{{ {} }}", parts.join(" "))
+    })
+}
+
+fn connection_args() -> impl Strategy<Value = String> {
+    proptest::sample::select(
+        &[
+            "",
+            "(first: $n)",
+            "(first: 1)",
+            "(last: 2)",
+            "(first: 2, after: $cursor)",
+            "(last: 1, before: $cursor)",
+            "(first: 0)",
+            "(first: -1)",
+            "(first: 100000)",
+            "(filter: { search: \"a\" })",
+            "(filter: { role: ADMIN, isActive: true }, first: 1)",
+            "(first: 1, last: 1)",
+        ][..],
+    )
+    .prop_map(String::from)
+}
+
+/// A root field of `Query`, with a valid selection.
+fn root_field() -> impl Strategy<Value = String> {
+    let id = proptest::sample::select(
+        &[
+            "$id",
+            "\"user_00000000000000000000000000\"",
+            "\"nope\"",
+            "\"node_00000000000000000000000000\"",
+            "$cursor",
+        ][..],
+    );
+    prop_oneof![
+        user_selection().prop_map(|s| format!("viewer {s}")),
+        (id.clone(), user_selection()).prop_map(|(id, s)| format!("user(id: {id}) {s}")),
+        (id.clone(), user_selection())
+            .prop_map(|(id, s)| format!("node(id: {id}) {{ id ... on User {s} }}")),
+        (id, user_selection()).prop_map(|(id, s)| format!(
+            "nodes(ids: [{id}, $id]) {{ __typename ... on User {s} }}"
+        )),
+        (connection_args(), user_selection(), any::<u8>()).prop_map(|(args, s, pick)| {
+            let mut parts = Vec::new();
+            if pick & 1 != 0 {
+                parts.push("totalCount".to_string());
+            }
+            if pick & 2 != 0 {
+                parts.push(format!("edges {{ cursor node {s} }}"));
+            }
+            if pick & 4 != 0 {
+                parts.push(format!("nodes {s}"));
+            }
+            parts
+                .push("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }".to_string());
+            format!("users{args} {{ {} }}", parts.join(" "))
+        }),
+        Just("__typename".to_string()),
+    ]
+}
+
+/// Operations that pass validation most of the time, so that execution is exercised.
+fn typed_document() -> impl Strategy<Value = String> {
+    (
+        proptest::collection::vec(
+            (proptest::option::weighted(0.3, "[a-z]{1,3}"), root_field()),
+            1..4,
+        ),
+        any::<bool>(),
+    )
+        .prop_map(|(fields, via_fragment)| {
+            let mut parts: Vec<String> =
+                fields.into_iter().map(|(a, f)| aliased(a, &f)).collect();
+            // Every declared variable must be used.
+            parts.push("vn: users(first: $n, after: $cursor) { totalCount } vu: user(id: $id) { id }".into());
+            let header = "query Q($id: ID! = \"user_00000000000000000000000000\", $n: Int = 2, $cursor: String)";
+            if via_fragment {
+                format!("{header} {{ ...R }} fragment R on Query {{ {} }}", parts.join(" "))
+            } else {
+                format!("{header} {{ {} }}", parts.join(" "))
+            }
+        })
+}
+
 #[derive(Debug, Clone)]
 enum Edit {
     Delete(usize, usize),
@@ -201,12 +326,18 @@ fn json_value() -> impl Strategy<Value = Value> {
 }
 
 fn variables() -> impl Strategy<Value = Value> {
-    proptest::collection::btree_map(
-        proptest::sample::select(&["id", "n", "i", "zz"][..]),
+    let random = proptest::collection::btree_map(
+        proptest::sample::select(&["id", "n", "i", "cursor", "zz"][..]),
         json_value(),
         0..4,
     )
-    .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
+    let plausible = (
+        proptest::option::of(-5i64..200),
+        proptest::option::of("[A-Za-z0-9_-]{0,40}"),
+    )
+        .prop_map(|(n, cursor)| json!({ "n": n, "cursor": cursor }));
+    prop_oneof![Just(json!({})), plausible, random]
 }
 
 #[test]
@@ -220,12 +351,38 @@ fn random_documents_never_panic_and_finish_in_bounded_time() {
         .enable_all()
         .build()
         .unwrap();
+    let mut admin_token = String::new();
     let (db, state) = rt.block_on(async {
         let db = TestDb::new(Backend::Sqlite).await.unwrap();
         let mut config = Config::for_tests(&db.url);
         // Every case signs in from the same process: keep the limiter out of the way.
         config.login_max_failures = 0;
         let state = app::state(config, db.connect().await, TEST_SECRET.as_bytes());
+        // A few users, one of them a site admin whose token some cases carry.
+        for i in 0..3 {
+            let session = state
+                .api
+                .users
+                .register(NewUser {
+                    email: format!("fuzz{i}@example.com"),
+                    password: "password123".into(),
+                    username: Some(format!("fuzz{i}")),
+                    first_name: None,
+                    last_name: None,
+                })
+                .await
+                .unwrap();
+            if i == 0 {
+                state
+                    .db
+                    .execute_unprepared(
+                        "UPDATE users SET role = 'ADMIN' WHERE email = 'fuzz0@example.com'",
+                    )
+                    .await
+                    .unwrap();
+                admin_token = session.access_token;
+            }
+        }
         (db, state)
     });
     let mut runner = TestRunner::new(PropConfig {
@@ -234,16 +391,26 @@ fn random_documents_never_panic_and_finish_in_bounded_time() {
         ..PropConfig::default()
     });
     let strategy = (
-        prop_oneof![generated_document(), mutated_document()],
+        prop_oneof![
+            3 => typed_document(),
+            1 => generated_document(),
+            2 => mutated_document(),
+        ],
         variables(),
+        0usize..3,
     );
-    let result = runner.run(&strategy, |(doc, vars)| {
+    let result = runner.run(&strategy, |(doc, vars, who)| {
         let state = state.clone();
+        let auth = match who {
+            0 => None,
+            1 => Some(format!("Bearer {admin_token}")),
+            _ => Some("Bearer not-a-token".to_string()),
+        };
         let outcome = rt.block_on(async move {
             tokio::time::timeout(BOUND, async move {
                 let mut req = Request::new(doc)
                     .variables(Variables::from_json(vars))
-                    .data(RequestAuth::anonymous())
+                    .data(RequestAuth::from_header(auth.as_deref()))
                     .data(Loaders::new(&state.api));
                 let op = req.operation_name.clone();
                 if let Ok(parsed) = req.parsed_query()
