@@ -118,6 +118,11 @@ impl AuthLimiter {
             {
                 return Err(refuse(w));
             }
+            // Counted as a failure now, cleared on success: concurrent attempts cannot all
+            // pass the check before the first failure is recorded.
+            if limits.login_max_failures > 0 {
+                hit(map, account, limits.failure_window, limits.max_keys, now);
+            }
             if let Some(ip) = addr
                 && limits.login_max_per_ip > 0
             {
@@ -136,22 +141,14 @@ impl AuthLimiter {
         })
     }
 
-    /// Records the outcome of a `login`: a failure counts against the account, a success
-    /// clears its failures.
-    pub fn login_finished(&self, email: &str, succeeded: bool) {
+    /// Records a successful `login`: it clears the account's failures. (Every attempt was
+    /// counted as a failure by `check_login`.)
+    pub fn login_succeeded(&self, email: &str) {
         if self.limits.login_max_failures == 0 {
             return;
         }
-        let now = Instant::now();
         let account = account_key(email);
-        let limits = self.limits;
-        self.with_map(|map| {
-            if succeeded {
-                map.remove(&account);
-            } else {
-                hit(map, account, limits.failure_window, limits.max_keys, now);
-            }
-        });
+        self.with_map(|map| map.remove(&account));
     }
 
     /// Refuses a `register` when the address is throttled; otherwise counts the attempt.
@@ -252,10 +249,8 @@ pub async fn throttled_login<T>(
     let (limiter, addr) = limiter_and_addr(ctx)?;
     limiter.check_login(email, addr)?;
     let result = login.await;
-    match &result {
-        Ok(_) => limiter.login_finished(email, true),
-        Err(DomainError::Unauthenticated(_)) => limiter.login_finished(email, false),
-        Err(_) => {}
+    if result.is_ok() {
+        limiter.login_succeeded(email);
     }
     Ok(result?)
 }
@@ -290,11 +285,10 @@ mod tests {
     fn failures_throttle_the_account_and_success_resets() {
         let l = AuthLimiter::new(limits());
         l.check_login("A@x.io", None).unwrap();
-        l.login_finished("A@x.io", false);
-        l.login_finished("a@x.io ", true);
-        l.login_finished("a@x.io", false);
+        l.login_succeeded("a@x.io ");
         l.check_login("a@x.io", None).unwrap();
-        l.login_finished("a@x.io", false);
+        // Two attempts in flight at once: the third is refused before either finishes.
+        l.check_login("a@x.io", None).unwrap();
         let e = l.check_login("a@X.io", None).unwrap_err();
         assert!(
             matches!(e, DomainError::RateLimited { retry_after_secs, .. } if (1..=60).contains(&retry_after_secs))
@@ -306,8 +300,8 @@ mod tests {
     fn addresses_are_counted_per_attempt() {
         let l = AuthLimiter::new(limits());
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..3 {
-            l.check_login("x@x.io", Some(ip)).unwrap();
+        for i in 0..3 {
+            l.check_login(&format!("x{i}@x.io"), Some(ip)).unwrap();
         }
         assert!(l.check_login("y@x.io", Some(ip)).is_err());
         l.check_register(Some(ip)).unwrap();
@@ -318,7 +312,7 @@ mod tests {
     fn memory_is_bounded() {
         let l = AuthLimiter::new(limits());
         for i in 0..1000 {
-            l.login_finished(&format!("u{i}@x.io"), false);
+            l.check_login(&format!("u{i}@x.io"), None).unwrap();
             assert!(l.tracked_keys() <= 8);
         }
     }
