@@ -8,7 +8,7 @@
 use sea_orm::{DatabaseConnection, DbBackend};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -46,8 +46,9 @@ pub struct Metrics {
     started: Instant,
     start_unix: f64,
     in_flight: AtomicI64,
-    /// operation name → outcome → count.
-    requests: Mutex<HashMap<String, HashMap<&'static str, u64>>>,
+    /// operation name → count per outcome (`ok`, then `CODES`). Known names only take the
+    /// read lock.
+    requests: RwLock<HashMap<String, Counters>>,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -58,6 +59,8 @@ impl Default for Metrics {
         Self::new()
     }
 }
+
+type Counters = [AtomicU64; CODES.len() + 1];
 
 /// Counts an operation as in flight until dropped.
 pub struct InFlight<'a>(&'a Metrics);
@@ -74,6 +77,21 @@ pub fn outcome(code: Option<&str>) -> &'static str {
         None => "ok",
         Some(c) => CODES.iter().find(|k| **k == c).copied().unwrap_or("other"),
     }
+}
+
+fn outcome_index(outcome: &str) -> usize {
+    if outcome == "ok" {
+        return 0;
+    }
+    CODES
+        .iter()
+        .position(|k| *k == outcome)
+        .unwrap_or(CODES.len() - 1)
+        + 1
+}
+
+fn outcome_label(index: usize) -> &'static str {
+    if index == 0 { "ok" } else { CODES[index - 1] }
 }
 
 fn is_name(s: &str) -> bool {
@@ -93,7 +111,7 @@ impl Metrics {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or_default(),
             in_flight: AtomicI64::new(0),
-            requests: Mutex::new(HashMap::new()),
+            requests: RwLock::new(HashMap::new()),
             buckets: Default::default(),
             count: AtomicU64::new(0),
             sum_micros: AtomicU64::new(0),
@@ -124,21 +142,21 @@ impl Metrics {
             Some(n) if is_name(n) => n,
             Some(_) => "invalid",
         };
-        let mut map = match self.requests.lock() {
-            Ok(m) => m,
-            Err(p) => p.into_inner(),
-        };
-        let per_op = if let Some(m) = map.get_mut(name) {
-            m
+        let i = outcome_index(outcome);
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get(name) {
+                c[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        let key = if map.len() >= MAX_OPERATIONS && !map.contains_key(name) {
+            "other"
         } else {
-            let key = if map.len() >= MAX_OPERATIONS {
-                "other"
-            } else {
-                name
-            };
-            map.entry(key.to_string()).or_default()
+            name
         };
-        *per_op.entry(outcome).or_insert(0) += 1;
+        map.entry(key.to_string()).or_default()[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The text exposition; `extra` gauges (name, help, value) are appended.
@@ -146,13 +164,15 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP plexus_graphql_requests_total GraphQL operations by operation name and outcome (ok or error code).\n# TYPE plexus_graphql_requests_total counter\n");
         {
-            let map = match self.requests.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
             let mut rows: Vec<(&str, &str, u64)> = map
                 .iter()
-                .flat_map(|(op, m)| m.iter().map(move |(o, n)| (op.as_str(), *o, *n)))
+                .flat_map(|(op, c)| {
+                    c.iter().enumerate().filter_map(move |(i, n)| {
+                        let n = n.load(Ordering::Relaxed);
+                        (n > 0).then_some((op.as_str(), outcome_label(i), n))
+                    })
+                })
                 .collect();
             rows.sort_unstable();
             for (op, o, n) in rows {
@@ -237,10 +257,13 @@ mod tests {
         for i in 0..(MAX_OPERATIONS + 50) {
             m.record(Some(&format!("Op{i}")), "ok", Duration::from_millis(1));
         }
-        let map = m.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let map = m.requests.read().unwrap_or_else(|p| p.into_inner());
         assert!(map.len() <= MAX_OPERATIONS + 1);
         assert!(map.contains_key("invalid") && map.contains_key("other"));
         assert_eq!(outcome(Some("WHATEVER")), "other");
         assert_eq!(outcome(None), "ok");
+        for o in ["ok", "RATE_LIMITED", "other"] {
+            assert_eq!(outcome_label(outcome_index(o)), o);
+        }
     }
 }

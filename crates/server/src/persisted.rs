@@ -86,10 +86,16 @@ impl ApqCache {
 }
 
 /// The operations a persisted-only server runs.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Manifest {
     by_id: HashMap<String, Arc<str>>,
     by_hash: HashMap<Hash, Arc<str>>,
+}
+
+impl std::fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Manifest({} operations)", self.by_id.len())
+    }
 }
 
 impl Manifest {
