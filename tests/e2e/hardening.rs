@@ -445,6 +445,14 @@ db_test!(every_error_carries_the_request_id, |app| async move {
     let v: Value = resp.json().await.unwrap();
     assert_eq!(code(&v), "BAD_REQUEST");
     assert_eq!(v["errors"][0]["extensions"]["requestId"], "req-bad-json");
+    let (s, v, rid) = post(
+        &app,
+        json!({ "query": "{ __typename }" }),
+        &[("accept", "text/html")],
+    )
+    .await;
+    assert_eq!((s, code(&v)), (406, "NOT_ACCEPTABLE"));
+    assert_eq!(v["errors"][0]["extensions"]["requestId"], rid.as_str());
 });
 
 db_test!(

@@ -186,8 +186,19 @@ impl AuthLimiter {
     }
 }
 
+/// Longest account key kept: no email is longer, and the key's memory stays bounded.
+const MAX_KEY_BYTES: usize = 320;
+
 fn account_key(email: &str) -> Key {
-    Key::Account(email.trim().to_lowercase().into_boxed_str())
+    let mut key = email.trim().to_lowercase();
+    if key.len() > MAX_KEY_BYTES {
+        let mut end = MAX_KEY_BYTES;
+        while !key.is_char_boundary(end) {
+            end -= 1;
+        }
+        key.truncate(end);
+    }
+    Key::Account(key.into_boxed_str())
 }
 
 /// Counts one hit on `key`, starting a new window when the old one has expired.
@@ -306,6 +317,14 @@ mod tests {
         assert!(l.check_login("y@x.io", Some(ip)).is_err());
         l.check_register(Some(ip)).unwrap();
         assert!(l.check_register(Some(ip)).is_err());
+    }
+
+    #[test]
+    fn long_emails_are_truncated_keys() {
+        let Key::Account(k) = account_key(&"é".repeat(1000)) else {
+            unreachable!()
+        };
+        assert!(k.len() <= MAX_KEY_BYTES);
     }
 
     #[test]

@@ -215,6 +215,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             state.apq.len() as f64,
         ),
         (
+            "plexus_apq_cached_bytes",
+            "Bytes of query text held by the APQ cache.",
+            state.apq.bytes() as f64,
+        ),
+        (
             "plexus_auth_limiter_keys",
             "Accounts and addresses tracked by the sign-in limiter.",
             state.api.limiter.tracked_keys() as f64,

@@ -106,7 +106,7 @@ pub async fn post(
 ) -> Response {
     let call = Call::new(&app, &headers, connect);
     let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
+        return not_acceptable(call.request_id);
     };
     let error_response = |status, media, code, message: &str| {
         error_response_id(status, media, code, message, call.request_id)
@@ -234,7 +234,7 @@ pub async fn get(
         return graphiql::page("/graphql").into_response();
     }
     let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
+        return not_acceptable(call.request_id);
     };
     if query.is_none() && !persisted {
         return error_response(
@@ -624,12 +624,13 @@ fn respond(status: StatusCode, media: Media, body: &BatchResponse) -> Response {
     }
 }
 
-fn not_acceptable() -> Response {
-    error_response(
+fn not_acceptable(request_id: &str) -> Response {
+    error_response_id(
         StatusCode::NOT_ACCEPTABLE,
         Media::Json,
         "NOT_ACCEPTABLE",
         "accept application/graphql-response+json or application/json",
+        request_id,
     )
 }
 

@@ -32,17 +32,34 @@ pub fn parse_hex(s: &str) -> Option<Hash> {
     Some(out)
 }
 
-/// The APQ store: queries by hash, least recently used evicted first.
+/// Queries longer than this are run but not stored.
+pub const APQ_MAX_QUERY_BYTES: usize = 64 * 1024;
+/// The most query text the APQ cache holds, whatever its entry count.
+pub const APQ_MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug)]
+struct Lru {
+    entries: LruCache<Hash, Arc<str>>,
+    bytes: usize,
+}
+
+/// The APQ store: queries by hash, least recently used evicted first, bounded in entries
+/// (`PLEXUS_APQ_CACHE_SIZE`) and in bytes (`APQ_MAX_TOTAL_BYTES`).
 #[derive(Debug)]
 pub struct ApqCache {
-    inner: Option<Mutex<LruCache<Hash, Arc<str>>>>,
+    inner: Option<Mutex<Lru>>,
 }
 
 impl ApqCache {
     /// A cache holding at most `size` queries; 0 turns APQ off.
     pub fn new(size: usize) -> Self {
         Self {
-            inner: NonZeroUsize::new(size).map(|n| Mutex::new(LruCache::new(n))),
+            inner: NonZeroUsize::new(size).map(|n| {
+                Mutex::new(Lru {
+                    entries: LruCache::new(n),
+                    bytes: 0,
+                })
+            }),
         }
     }
 
@@ -51,7 +68,7 @@ impl ApqCache {
         self.inner.is_some()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut LruCache<Hash, Arc<str>>) -> T) -> Option<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Lru) -> T) -> Option<T> {
         let m = self.inner.as_ref()?;
         let mut guard = match m.lock() {
             Ok(g) => g,
@@ -62,21 +79,39 @@ impl ApqCache {
 
     /// The query stored under `hash`.
     pub fn get(&self, hash: &Hash) -> Option<Arc<str>> {
-        self.with(|c| c.get(hash).cloned()).flatten()
+        self.with(|c| c.entries.get(hash).cloned()).flatten()
     }
 
-    /// Stores `query` (whose hash the caller has verified).
+    /// Stores `query` (whose hash the caller has verified), unless it is too long.
     pub fn insert(&self, hash: Hash, query: &str) {
+        if query.len() > APQ_MAX_QUERY_BYTES {
+            return;
+        }
         self.with(|c| {
-            if c.get(&hash).is_none() {
-                c.put(hash, Arc::from(query));
+            if c.entries.get(&hash).is_some() {
+                return;
             }
+            while c.bytes + query.len() > APQ_MAX_TOTAL_BYTES {
+                match c.entries.pop_lru() {
+                    Some((_, q)) => c.bytes -= q.len(),
+                    None => break,
+                }
+            }
+            if let Some((_, q)) = c.entries.push(hash, Arc::from(query)) {
+                c.bytes -= q.len();
+            }
+            c.bytes += query.len();
         });
     }
 
     /// How many queries are stored.
     pub fn len(&self) -> usize {
-        self.with(|c| c.len()).unwrap_or(0)
+        self.with(|c| c.entries.len()).unwrap_or(0)
+    }
+
+    /// How many bytes of query text are stored.
+    pub fn bytes(&self) -> usize {
+        self.with(|c| c.bytes).unwrap_or(0)
     }
 
     /// True when nothing is stored.
@@ -264,5 +299,19 @@ mod tests {
         assert!(c.get(&b).is_none(), "least recently used is evicted");
         assert!(c.get(&a).is_some() && c.get(&d).is_some());
         assert!(!ApqCache::new(0).enabled());
+        assert_eq!(c.bytes(), 2);
+        let big = "x".repeat(APQ_MAX_QUERY_BYTES + 1);
+        c.insert(sha256(&big), &big);
+        assert!(c.get(&sha256(&big)).is_none(), "too long to keep");
+        let c = ApqCache::new(1000);
+        let q = "y".repeat(APQ_MAX_QUERY_BYTES);
+        for i in 0..300 {
+            let text = format!("{i}{q}");
+            c.insert(
+                sha256(&text[..APQ_MAX_QUERY_BYTES]),
+                &text[..APQ_MAX_QUERY_BYTES],
+            );
+        }
+        assert!(c.bytes() <= APQ_MAX_TOTAL_BYTES, "{}", c.bytes());
     }
 }
