@@ -1,7 +1,11 @@
 //! GraphQL over HTTP, to the letter of the GraphQL-over-HTTP spec: content negotiation
 //! between `application/graphql-response+json` and `application/json`, 400/405/406/413/415
 //! where the spec wants them, GET for queries only, batches, and a stable `extensions.code`
-//! on every error (request-level ones included).
+//! and `extensions.requestId` on every error (request-level ones included).
+//!
+//! Before execution each operation goes through persisted-operation resolution (APQ, the
+//! allow-list) and the document limits of `limits`; each one is counted in `metrics` and
+//! logged when slower than `PLEXUS_SLOW_QUERY_MS`.
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchResponse, ErrorExtensionValues, Response as GqlResponse, ServerError};
