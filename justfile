@@ -16,6 +16,10 @@ test:
 test-all:
     TEST_POSTGRES_URL={{pg_url}} cargo test --workspace
 
+# Property test: random and mutated GraphQL documents against the real schema (many cases)
+fuzz cases="20000":
+    PROPTEST_CASES={{cases}} cargo test -p plexus-tests --test e2e -- fuzz --nocapture
+
 # Regenerate schema.graphql (commit it with every API change)
 schema:
     cargo run -q -p plexus-server -- schema > schema.graphql

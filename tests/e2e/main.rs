@@ -5,7 +5,9 @@
 
 mod auth;
 mod fixtures;
+mod fuzz;
 mod graph;
+mod hardening;
 mod http;
 mod matrix;
 mod projects;

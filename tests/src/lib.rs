@@ -378,3 +378,35 @@ macro_rules! db_test {
         }
     };
 }
+
+static WARNINGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct WarningWriter;
+
+impl std::io::Write for WarningWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        WARNINGS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once per process) a global subscriber that keeps WARN and above in memory;
+/// returns a function giving everything captured so far.
+pub fn capture_warnings() -> impl Fn() -> String {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(|| WarningWriter)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+    || String::from_utf8_lossy(&WARNINGS.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}

@@ -9,9 +9,11 @@ use async_graphql::Context;
 use plexus_core::page::PageLimits;
 use plexus_core::{Actor, DomainError};
 use plexus_users::UsersService;
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use crate::error::{ApiResult, internal};
+use crate::ratelimit::AuthLimiter;
 
 /// Services shared by every request (schema data).
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub struct ApiState {
     pub graph: plexus_graph::GraphService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
+    /// Sign-in and sign-up throttling.
+    pub limiter: Arc<AuthLimiter>,
 }
 
 #[derive(Debug, Clone)]

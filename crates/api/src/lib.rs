@@ -9,9 +9,11 @@ pub mod graph;
 pub mod loaders;
 pub mod node;
 pub mod projects;
+pub mod ratelimit;
 pub mod schema;
 pub mod users;
 
 pub use context::{ApiState, RequestAuth};
 pub use loaders::Loaders;
+pub use ratelimit::{AuthLimiter, AuthLimits, ClientAddr};
 pub use schema::{PlexusSchema, SchemaOptions, build_schema, sdl};

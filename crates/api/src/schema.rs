@@ -28,6 +28,8 @@ pub struct SchemaOptions {
     pub max_complexity: usize,
     /// Whether `__schema`/`__type` are answered.
     pub introspection: bool,
+    /// Deepest nesting of selection sets and fragment spreads.
+    pub max_recursive_depth: usize,
 }
 
 /// Builds the schema over the shared services.
@@ -35,7 +37,8 @@ pub fn build_schema(state: ApiState, opts: SchemaOptions) -> PlexusSchema {
     let mut b = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(state)
         .limit_depth(opts.max_depth)
-        .limit_complexity(opts.max_complexity);
+        .limit_complexity(opts.max_complexity)
+        .limit_recursive_depth(opts.max_recursive_depth);
     if !opts.introspection {
         b = b.disable_introspection();
     }

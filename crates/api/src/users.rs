@@ -11,6 +11,7 @@ use plexus_users::{Session, UserFilter};
 use crate::connection::Connection;
 use crate::context::{actor, loaders, state};
 use crate::error::ApiResult;
+use crate::ratelimit::{throttled_login, throttled_register};
 
 /// A person with an account.
 #[derive(Clone)]
@@ -353,28 +354,31 @@ pub struct UsersMutation;
 
 #[Object]
 impl UsersMutation {
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Attempts per client address are rate-limited
+    /// (`RATE_LIMITED` with `extensions.retryAfterSeconds`).
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> ApiResult<AuthPayload> {
-        let session = state(ctx)?
-            .users
-            .register(NewUser {
+        let users = &state(ctx)?.users;
+        let session = throttled_register(
+            ctx,
+            users.register(NewUser {
                 email: input.email,
                 password: input.password,
                 username: input.username,
                 first_name: input.first_name,
                 last_name: input.last_name,
-            })
-            .await?;
+            }),
+        )
+        .await?;
         Ok(session.into())
     }
 
-    /// Signs in with email and password.
+    /// Signs in with email and password. Failures per account and attempts per client
+    /// address are rate-limited (`RATE_LIMITED` with `extensions.retryAfterSeconds`), alike
+    /// for unknown and known emails.
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> ApiResult<AuthPayload> {
-        Ok(state(ctx)?
-            .users
-            .login(&input.email, input.password)
-            .await?
-            .into())
+        let users = &state(ctx)?.users;
+        let login = users.login(&input.email, input.password);
+        Ok(throttled_login(ctx, &input.email, login).await?.into())
     }
 
     /// Exchanges a refresh token for a new session. Each refresh token works once; using

@@ -7,7 +7,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use plexus_api::{ApiState, PlexusSchema, SchemaOptions, build_schema};
+use plexus_api::{ApiState, AuthLimiter, AuthLimits, PlexusSchema, SchemaOptions, build_schema};
 use plexus_core::page::PageLimits;
 use plexus_users::{AuthSettings, TokenKeys, UsersService};
 use sea_orm::DatabaseConnection;
@@ -25,6 +25,9 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::{Config, Environment, secret_file};
+use crate::limits::QueryLimits;
+use crate::metrics::Metrics;
+use crate::persisted::ApqCache;
 use crate::{db, graphiql, http};
 
 /// Everything a request handler needs.
@@ -38,6 +41,12 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// The validated configuration.
     pub config: Arc<Config>,
+    /// Automatic Persisted Queries.
+    pub apq: Arc<ApqCache>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Document limits checked before execution.
+    pub limits: QueryLimits,
 }
 
 /// Connects to the database, applies migrations and builds the schema.
@@ -70,6 +79,14 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
 /// Builds the services and schema over an open, migrated database.
 pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState {
     let users = UsersService::new(db.clone(), TokenKeys::new(secret), AuthSettings::default());
+    let limiter = AuthLimiter::new(AuthLimits {
+        login_max_failures: config.login_max_failures,
+        failure_window: Duration::from_secs(config.login_failure_window_secs),
+        login_max_per_ip: config.login_max_per_ip,
+        register_max_per_ip: config.register_max_per_ip,
+        ip_window: Duration::from_secs(config.auth_ip_window_secs),
+        max_keys: config.rate_limit_max_keys,
+    });
     let api = ApiState {
         users,
         projects: plexus_projects::ProjectsService::new(db.clone()),
@@ -78,6 +95,7 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
             default_size: config.default_page_size,
             max_size: config.max_page_size,
         },
+        limiter: Arc::new(limiter),
     };
     let schema = build_schema(
         api.clone(),
@@ -85,12 +103,21 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
             max_depth: config.max_depth,
             max_complexity: config.max_complexity,
             introspection: config.introspection,
+            max_recursive_depth: config.max_recursive_depth,
         },
     );
     AppState {
         schema,
         api,
         db,
+        apq: Arc::new(ApqCache::new(config.apq_cache_size)),
+        metrics: Arc::new(Metrics::new()),
+        limits: QueryLimits {
+            max_aliases: config.max_aliases,
+            max_root_fields: config.max_root_fields,
+            max_recursive_depth: config.max_recursive_depth,
+            max_fields: config.max_complexity,
+        },
         config: Arc::new(config),
     }
 }
@@ -158,6 +185,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql/{file}", get(|Path(file): Path<String>| async move { graphiql::asset(&file) }))
         .route("/healthz", get(|| async { axum::Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .fallback(|| async {
             (StatusCode::NOT_FOUND, axum::Json(json!({ "errors": [{ "message": "not found", "extensions": { "code": "NOT_FOUND" } }] })))
         })
@@ -171,6 +199,43 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.config.metrics {
+        return http::error_response(
+            StatusCode::NOT_FOUND,
+            http::Media::Json,
+            "NOT_FOUND",
+            "not found",
+        );
+    }
+    let extra = [
+        (
+            "plexus_apq_cached_queries",
+            "Queries held by the Automatic Persisted Queries cache.",
+            state.apq.len() as f64,
+        ),
+        (
+            "plexus_apq_cached_bytes",
+            "Bytes of query text held by the APQ cache.",
+            state.apq.bytes() as f64,
+        ),
+        (
+            "plexus_auth_limiter_keys",
+            "Accounts and addresses tracked by the sign-in limiter.",
+            state.api.limiter.tracked_keys() as f64,
+        ),
+    ];
+    let body = state.metrics.render(&state.db, &extra);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -241,11 +306,14 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
     let (tx, mut rx) = tokio::sync::watch::channel(false);
     let app = router(state);
     let handle = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        })
+        .await
     });
     Ok(Running {
         addr,

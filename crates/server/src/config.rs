@@ -4,6 +4,9 @@
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::persisted::Manifest;
 
 /// Where the server runs; `production` turns on the strict checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +139,116 @@ pub struct ConfigArgs {
     /// Apply pending migrations when the server starts.
     #[arg(long, env = "PLEXUS_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub auto_migrate: bool,
+
+    /// Take the client address from `X-Forwarded-For` (set only behind a trusted proxy).
+    #[arg(long, env = "PLEXUS_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub trust_proxy: bool,
+
+    /// Failed sign-ins per account within the failure window before `login` is refused (0: off).
+    #[arg(
+        long,
+        env = "PLEXUS_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_max_failures: u32,
+
+    /// Window of `PLEXUS_LOGIN_MAX_FAILURES`, in seconds.
+    #[arg(
+        long,
+        env = "PLEXUS_LOGIN_FAILURE_WINDOW_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub login_failure_window_secs: u64,
+
+    /// `login` attempts per client address within the address window (0: off).
+    #[arg(
+        long,
+        env = "PLEXUS_LOGIN_MAX_PER_IP",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_max_per_ip: u32,
+
+    /// `register` attempts per client address within the address window (0: off).
+    #[arg(
+        long,
+        env = "PLEXUS_REGISTER_MAX_PER_IP",
+        default_value_t = 10,
+        global = true
+    )]
+    pub register_max_per_ip: u32,
+
+    /// Window of the per-address limits, in seconds.
+    #[arg(
+        long,
+        env = "PLEXUS_AUTH_IP_WINDOW_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub auth_ip_window_secs: u64,
+
+    /// Most accounts and addresses tracked by the sign-in limiter at once.
+    #[arg(
+        long,
+        env = "PLEXUS_RATE_LIMIT_MAX_KEYS",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub rate_limit_max_keys: usize,
+
+    /// Queries kept by Automatic Persisted Queries (in-process LRU); 0 turns APQ off.
+    #[arg(
+        long,
+        env = "PLEXUS_APQ_CACHE_SIZE",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub apq_cache_size: usize,
+
+    /// Run only operations from `PLEXUS_PERSISTED_MANIFEST`.
+    #[arg(long, env = "PLEXUS_PERSISTED_ONLY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub persisted_only: bool,
+
+    /// A persisted-operation manifest (GraphQL Code Generator/Relay map or Apollo format).
+    #[arg(long, env = "PLEXUS_PERSISTED_MANIFEST", global = true)]
+    pub persisted_manifest: Option<PathBuf>,
+
+    /// Most aliases in one operation (fragments included).
+    #[arg(long, env = "PLEXUS_MAX_ALIASES", default_value_t = 30, global = true)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation (fragments spread into the root included).
+    #[arg(
+        long,
+        env = "PLEXUS_MAX_ROOT_FIELDS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_root_fields: usize,
+
+    /// Deepest nesting of selections and fragment spreads.
+    #[arg(
+        long,
+        env = "PLEXUS_MAX_RECURSIVE_DEPTH",
+        default_value_t = 32,
+        global = true
+    )]
+    pub max_recursive_depth: usize,
+
+    /// GraphQL operations slower than this many milliseconds are logged at WARN.
+    #[arg(
+        long,
+        env = "PLEXUS_SLOW_QUERY_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub slow_query_ms: u64,
+
+    /// Serve Prometheus metrics at `GET /metrics`.
+    #[arg(long, env = "PLEXUS_METRICS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub metrics: bool,
 }
 
 /// Validated configuration.
@@ -160,6 +273,21 @@ pub struct Config {
     pub db_max_connections: u32,
     pub request_timeout_secs: u64,
     pub auto_migrate: bool,
+    pub trust_proxy: bool,
+    pub login_max_failures: u32,
+    pub login_failure_window_secs: u64,
+    pub login_max_per_ip: u32,
+    pub register_max_per_ip: u32,
+    pub auth_ip_window_secs: u64,
+    pub rate_limit_max_keys: usize,
+    pub apq_cache_size: usize,
+    /// The allow-list: when set, only its operations run (`PLEXUS_PERSISTED_ONLY`).
+    pub persisted_only: Option<Arc<Manifest>>,
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub max_recursive_depth: usize,
+    pub slow_query_ms: u64,
+    pub metrics: bool,
 }
 
 /// The default database: `plexus.db` in the working directory, created on first start.
@@ -229,6 +357,37 @@ impl ConfigArgs {
                 ));
             }
         }
+        positive(
+            "PLEXUS_LOGIN_FAILURE_WINDOW_SECS",
+            self.login_failure_window_secs,
+        )?;
+        positive("PLEXUS_AUTH_IP_WINDOW_SECS", self.auth_ip_window_secs)?;
+        positive(
+            "PLEXUS_RATE_LIMIT_MAX_KEYS",
+            self.rate_limit_max_keys as u64,
+        )?;
+        positive("PLEXUS_MAX_ALIASES", self.max_aliases as u64)?;
+        positive("PLEXUS_MAX_ROOT_FIELDS", self.max_root_fields as u64)?;
+        positive(
+            "PLEXUS_MAX_RECURSIVE_DEPTH",
+            self.max_recursive_depth as u64,
+        )?;
+        if self.max_recursive_depth > 256 {
+            return Err(format!(
+                "PLEXUS_MAX_RECURSIVE_DEPTH must be at most 256 (got {}): deeper documents risk a stack overflow",
+                self.max_recursive_depth
+            ));
+        }
+        let persisted_only = match (self.persisted_only, &self.persisted_manifest) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(
+                    "PLEXUS_PERSISTED_ONLY=true needs PLEXUS_PERSISTED_MANIFEST=<path to a JSON manifest>"
+                        .into(),
+                );
+            }
+            (true, Some(path)) => Some(Arc::new(Manifest::load(path)?)),
+        };
         tracing_subscriber::EnvFilter::try_new(&self.log)
             .map_err(|e| format!("PLEXUS_LOG is not a valid filter: {e}"))?;
         Ok(Config {
@@ -251,6 +410,20 @@ impl ConfigArgs {
             db_max_connections: self.db_max_connections,
             request_timeout_secs: self.request_timeout_secs,
             auto_migrate: self.auto_migrate,
+            trust_proxy: self.trust_proxy,
+            login_max_failures: self.login_max_failures,
+            login_failure_window_secs: self.login_failure_window_secs,
+            login_max_per_ip: self.login_max_per_ip,
+            register_max_per_ip: self.register_max_per_ip,
+            auth_ip_window_secs: self.auth_ip_window_secs,
+            rate_limit_max_keys: self.rate_limit_max_keys,
+            apq_cache_size: self.apq_cache_size,
+            persisted_only,
+            max_aliases: self.max_aliases,
+            max_root_fields: self.max_root_fields,
+            max_recursive_depth: self.max_recursive_depth,
+            slow_query_ms: self.slow_query_ms,
+            metrics: self.metrics,
         })
     }
 }
@@ -276,6 +449,21 @@ impl Config {
             db_max_connections: 5,
             request_timeout_secs: 30,
             auto_migrate: true,
+            trust_proxy: false,
+            login_max_failures: 5,
+            login_failure_window_secs: 900,
+            // Every test client is 127.0.0.1: per-address limits are off unless a test sets them.
+            login_max_per_ip: 0,
+            register_max_per_ip: 0,
+            auth_ip_window_secs: 60,
+            rate_limit_max_keys: 100_000,
+            apq_cache_size: 1000,
+            persisted_only: None,
+            max_aliases: 30,
+            max_root_fields: 20,
+            max_recursive_depth: 32,
+            slow_query_ms: 500,
+            metrics: true,
         }
     }
 
@@ -407,6 +595,77 @@ mod tests {
             parse(&["--database-url", "sqlite://x.db", "--max-depth", "0"])
                 .unwrap_err()
                 .contains("MAX_DEPTH")
+        );
+    }
+
+    #[test]
+    fn hardening_settings_are_checked() {
+        let c = parse(&["--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(
+            (c.max_aliases, c.max_root_fields, c.max_recursive_depth),
+            (30, 20, 32)
+        );
+        assert_eq!((c.login_max_failures, c.login_max_per_ip), (5, 20));
+        assert!(c.persisted_only.is_none() && !c.trust_proxy);
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+        ])
+        .unwrap_err();
+        assert!(e.contains("PLEXUS_PERSISTED_MANIFEST"), "{e}");
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            "/nonexistent/manifest.json",
+        ])
+        .unwrap_err();
+        assert!(e.contains("cannot read /nonexistent/manifest.json"), "{e}");
+        let dir = std::env::temp_dir().join(format!("plexus-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"op1": "{ viewer { "}"#).unwrap();
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            bad.to_str().unwrap(),
+        ])
+        .unwrap_err();
+        assert!(e.contains("operation `op1` is not valid GraphQL"), "{e}");
+        let good = dir.join("good.json");
+        std::fs::write(&good, r#"{"op1": "{ __typename }"}"#).unwrap();
+        let c = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--persisted-only",
+            "true",
+            "--persisted-manifest",
+            good.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(c.persisted_only.map(|m| m.len()), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            parse(&["--database-url", "sqlite://x.db", "--max-aliases", "0"])
+                .unwrap_err()
+                .contains("PLEXUS_MAX_ALIASES")
+        );
+        assert!(
+            parse(&[
+                "--database-url",
+                "sqlite://x.db",
+                "--max-recursive-depth",
+                "1000"
+            ])
+            .unwrap_err()
+            .contains("stack overflow")
         );
     }
 

@@ -1,21 +1,28 @@
 //! GraphQL over HTTP, to the letter of the GraphQL-over-HTTP spec: content negotiation
 //! between `application/graphql-response+json` and `application/json`, 400/405/406/413/415
 //! where the spec wants them, GET for queries only, batches, and a stable `extensions.code`
-//! on every error (request-level ones included).
+//! and `extensions.requestId` on every error (request-level ones included).
+//!
+//! Before execution each operation goes through persisted-operation resolution (APQ, the
+//! allow-list) and the document limits of `limits`; each one is counted in `metrics` and
+//! logged when slower than `PLEXUS_SLOW_QUERY_MS`.
 
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchResponse, ErrorExtensionValues, Response as GqlResponse, ServerError};
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use plexus_api::loaders::PassGate;
-use plexus_api::{Loaders, RequestAuth};
+use plexus_api::{ClientAddr, Loaders, RequestAuth};
 use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use crate::app::AppState;
-use crate::graphiql;
+use crate::{graphiql, limits, metrics, persisted};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -73,7 +80,22 @@ pub fn negotiate(headers: &HeaderMap) -> Option<Media> {
 
 /// A response carrying one request-level error.
 pub fn error_response(status: StatusCode, media: Media, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    error_response_id(status, media, code, message, "")
+}
+
+/// A response carrying one request-level error, with `extensions.requestId` when known.
+pub fn error_response_id(
+    status: StatusCode,
+    media: Media,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response {
+    let body = if request_id.is_empty() {
+        json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })
+    } else {
+        json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }] })
+    };
     let mut resp = (status, body.to_string()).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, media.content_type());
@@ -83,11 +105,16 @@ pub fn error_response(status: StatusCode, media: Media, code: &str, message: &st
 /// `POST /graphql`.
 pub async fn post(
     State(app): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let call = Call::new(&app, &headers, connect);
     let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
+        return not_acceptable(call.request_id);
+    };
+    let error_response = |status, media, code, message: &str| {
+        error_response_id(status, media, code, message, call.request_id)
     };
     let body = match body {
         Ok(b) => b,
@@ -134,7 +161,6 @@ pub async fn post(
             );
         }
     };
-    let auth = header_str(&headers, header::AUTHORIZATION);
     match value {
         Value::Array(items) => {
             if items.is_empty() || items.len() > app.config.max_batch {
@@ -147,7 +173,7 @@ pub async fn post(
             }
             let mut requests = Vec::with_capacity(items.len());
             for item in items {
-                match to_request(item) {
+                match prepare(&app, item) {
                     Ok(r) => requests.push(r),
                     Err(msg) => {
                         return error_response(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &msg);
@@ -156,7 +182,7 @@ pub async fn post(
             }
             let mut responses = Vec::with_capacity(requests.len());
             for req in requests {
-                responses.push(execute(&app, req, auth.as_deref(), false).await);
+                responses.push(run(&call, req, false).await);
             }
             let status = if media == Media::GraphqlResponse && responses.iter().all(|r| r.1) {
                 StatusCode::BAD_REQUEST
@@ -170,13 +196,13 @@ pub async fn post(
             )
         }
         other => {
-            let req = match to_request(other) {
+            let req = match prepare(&app, other) {
                 Ok(r) => r,
                 Err(msg) => {
                     return error_response(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &msg);
                 }
             };
-            let (resp, request_error) = execute(&app, req, auth.as_deref(), false).await;
+            let (resp, request_error) = run(&call, req, false).await;
             let status = if request_error && media == Media::GraphqlResponse {
                 StatusCode::BAD_REQUEST
             } else {
@@ -190,9 +216,14 @@ pub async fn post(
 /// `GET /graphql`: GraphiQL for browsers, otherwise a query from the URL.
 pub async fn get(
     State(app): State<AppState>,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let call = Call::new(&app, &headers, connect);
+    let error_response = |status, media, code, message: &str| {
+        error_response_id(status, media, code, message, call.request_id)
+    };
     let params: Vec<(String, String)> = raw.as_deref().map(url_decode_pairs).unwrap_or_default();
     let param = |name: &str| {
         params
@@ -201,26 +232,33 @@ pub async fn get(
             .map(|(_, v)| v.clone())
     };
     let query = param("query");
-    if query.is_none() && wants_html(&headers) {
+    let persisted = ["extensions", "documentId", "id"]
+        .iter()
+        .any(|p| param(p).is_some());
+    if query.is_none() && !persisted && wants_html(&headers) {
         return graphiql::page("/graphql").into_response();
     }
     let Some(media) = negotiate(&headers) else {
-        return not_acceptable();
+        return not_acceptable(call.request_id);
     };
-    let Some(query) = query else {
+    if query.is_none() && !persisted {
         return error_response(
             StatusCode::BAD_REQUEST,
             media,
             "BAD_REQUEST",
             "GET /graphql needs a `query` parameter",
         );
-    };
+    }
     let mut obj = serde_json::Map::new();
-    obj.insert("query".into(), Value::String(query));
+    if let Some(query) = query {
+        obj.insert("query".into(), Value::String(query));
+    }
     for (name, json_param) in [
         ("operationName", false),
         ("variables", true),
         ("extensions", true),
+        ("documentId", false),
+        ("id", false),
     ] {
         if let Some(v) = param(name) {
             let v = if json_param {
@@ -241,12 +279,11 @@ pub async fn get(
             obj.insert(name.into(), v);
         }
     }
-    let req = match to_request(Value::Object(obj)) {
+    let req = match prepare(&app, Value::Object(obj)) {
         Ok(r) => r,
         Err(msg) => return error_response(StatusCode::BAD_REQUEST, media, "BAD_REQUEST", &msg),
     };
-    let auth = header_str(&headers, header::AUTHORIZATION);
-    let (resp, request_error) = execute(&app, req, auth.as_deref(), true).await;
+    let (resp, request_error) = run(&call, req, true).await;
     if resp.http_headers.contains_key(header::ALLOW) {
         let mut r = error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -266,22 +303,220 @@ pub async fn get(
     respond(status, media, &BatchResponse::Single(resp))
 }
 
+/// What one HTTP request brings to each of its operations.
+struct Call<'a> {
+    app: &'a AppState,
+    auth: Option<String>,
+    client: ClientAddr,
+    /// The `x-request-id` set by the router ("" when absent).
+    request_id: &'a str,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        app: &'a AppState,
+        headers: &'a HeaderMap,
+        connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ) -> Self {
+        let peer = connect.map(|Extension(ConnectInfo(a))| a.ip());
+        Self {
+            app,
+            auth: header_str(headers, header::AUTHORIZATION),
+            client: ClientAddr(client_ip(headers, peer, app.config.trust_proxy)),
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The client's address: the last `X-Forwarded-For` hop when the proxy is trusted (the
+/// address our proxy saw), else the peer of the connection.
+fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
+    if trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|a| a.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer
+}
+
+/// One operation of a request, ready to run or already answered.
+enum Prepared {
+    /// Execute it.
+    Run(async_graphql::Request),
+    /// Answered without executing; the flag says whether it is a request error.
+    Answer(GqlResponse, bool),
+}
+
+fn gql_error(code: &str, message: &str) -> GqlResponse {
+    let mut e = ServerError::new(message, None);
+    add_code(&mut e, code);
+    GqlResponse::from_errors(vec![e])
+}
+
+/// `extensions.persistedQuery.sha256Hash`, checked: `Err` for a malformed one.
+fn persisted_hash(obj: &serde_json::Map<String, Value>) -> Result<Option<String>, String> {
+    let Some(pq) = obj.get("extensions").and_then(|e| e.get("persistedQuery")) else {
+        return Ok(None);
+    };
+    let version = pq.get("version").and_then(Value::as_u64);
+    let hash = pq.get("sha256Hash").and_then(Value::as_str);
+    match (version, hash) {
+        (Some(1), Some(h)) if persisted::parse_hex(h).is_some() => Ok(Some(h.to_string())),
+        (Some(1), _) => Err("extensions.persistedQuery.sha256Hash must be 64 hex digits".into()),
+        _ => Err("extensions.persistedQuery needs `\"version\": 1`".into()),
+    }
+}
+
+/// Resolves persisted operations (APQ, the allow-list) and builds the request. `Err` is a
+/// malformed request (400).
+fn prepare(app: &AppState, mut v: Value) -> Result<Prepared, String> {
+    let Value::Object(obj) = &mut v else {
+        return Err("a GraphQL request must be a JSON object".into());
+    };
+    let hash = persisted_hash(obj)?;
+    let query = match obj.get("query") {
+        Some(Value::String(q)) => Some(q.as_str()),
+        _ => None,
+    };
+    let query_hash = query.map(persisted::sha256);
+    if let (Some(h), Some(qh)) = (&hash, &query_hash)
+        && persisted::parse_hex(h).as_ref() != Some(qh)
+    {
+        return Err(
+            "the query does not match extensions.persistedQuery.sha256Hash (SHA-256 of the query text, hex)".into(),
+        );
+    }
+    if let Some(manifest) = &app.config.persisted_only {
+        let found = match (&query_hash, &hash) {
+            (Some(qh), _) => manifest.by_hash(qh),
+            (None, Some(h)) => manifest.get(h),
+            (None, None) => match obj.get("documentId").or_else(|| obj.get("id")) {
+                Some(Value::String(id)) => manifest.get(id),
+                Some(_) => return Err("`documentId` must be a string".into()),
+                None => None,
+            },
+        };
+        let Some(body) = found else {
+            return Ok(Prepared::Answer(
+                gql_error(
+                    "PERSISTED_QUERY_NOT_ALLOWED",
+                    "only operations from the persisted-operation manifest may run here",
+                ),
+                true,
+            ));
+        };
+        if query.is_none() {
+            obj.insert("query".into(), Value::String(body.to_string()));
+        }
+    } else if let Some(h) = &hash {
+        let Some(digest) = persisted::parse_hex(h) else {
+            return Err("extensions.persistedQuery.sha256Hash must be 64 hex digits".into());
+        };
+        if !app.apq.enabled() {
+            return Ok(Prepared::Answer(
+                gql_error(
+                    "PERSISTED_QUERY_NOT_SUPPORTED",
+                    "PersistedQueryNotSupported",
+                ),
+                false,
+            ));
+        }
+        match query {
+            Some(q) => app.apq.insert(digest, q),
+            None => match app.apq.get(&digest) {
+                Some(q) => {
+                    obj.insert("query".into(), Value::String(q.to_string()));
+                }
+                None => {
+                    return Ok(Prepared::Answer(
+                        gql_error("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound"),
+                        false,
+                    ));
+                }
+            },
+        }
+    }
+    to_request(v).map(Prepared::Run)
+}
+
+/// Runs or answers one operation, then adds `requestId` to its errors, records metrics and
+/// logs it when slow.
+async fn run(call: &Call<'_>, prepared: Prepared, get_only: bool) -> (GqlResponse, bool) {
+    let app = call.app;
+    let started = Instant::now();
+    let _in_flight = app.metrics.start();
+    let (mut resp, request_error, op_name) = match prepared {
+        Prepared::Answer(resp, request_error) => (resp, request_error, None),
+        Prepared::Run(req) => execute(call, req, get_only).await,
+    };
+    let elapsed = started.elapsed();
+    let code = resp
+        .errors
+        .first()
+        .and_then(|e| e.extensions.as_ref())
+        .and_then(|x| match x.get("code") {
+            Some(async_graphql::Value::String(c)) => Some(c.as_str()),
+            _ => None,
+        });
+    app.metrics
+        .record(op_name.as_deref(), metrics::outcome(code), elapsed);
+    if !call.request_id.is_empty() {
+        for e in &mut resp.errors {
+            e.extensions
+                .get_or_insert_with(ErrorExtensionValues::default)
+                .set("requestId", call.request_id);
+        }
+    }
+    if elapsed.as_millis() >= u128::from(app.config.slow_query_ms) {
+        tracing::warn!(
+            operation = op_name.as_deref().unwrap_or("anonymous"),
+            duration_ms = elapsed.as_millis() as u64,
+            request_id = call.request_id,
+            "slow GraphQL operation"
+        );
+    }
+    (resp, request_error)
+}
+
 /// Runs one operation. Returns the response and whether it failed as a request error
 /// (could not be parsed or validated, so nothing executed). With `get_only`, a mutation or
 /// subscription is not executed: the response is marked with an `Allow` header instead.
 async fn execute(
-    app: &AppState,
+    call: &Call<'_>,
     mut req: async_graphql::Request,
-    auth: Option<&str>,
     get_only: bool,
-) -> (GqlResponse, bool) {
-    let op_name = req.operation_name.clone();
+) -> (GqlResponse, bool, Option<String>) {
+    let app = call.app;
+    let requested = req.operation_name.clone();
+    let mut op_name = requested.clone();
     let op_type = match req.parsed_query() {
-        Ok(doc) => selected_operation_type(doc, op_name.as_deref()),
+        Ok(doc) => {
+            if op_name.is_none()
+                && let async_graphql::parser::types::DocumentOperations::Multiple(ops) =
+                    &doc.operations
+                && ops.len() == 1
+            {
+                op_name = ops.keys().next().map(|n| n.to_string());
+            }
+            if let Err(msg) = limits::check(doc, requested.as_deref(), &app.limits) {
+                return (gql_error("GRAPHQL_VALIDATION_FAILED", &msg), true, op_name);
+            }
+            selected_operation_type(doc, requested.as_deref())
+        }
         Err(e) => {
             let mut resp = GqlResponse::from_errors(vec![e]);
             set_default_codes(&mut resp, "GRAPHQL_PARSE_FAILED");
-            return (resp, true);
+            return (resp, true, op_name);
         }
     };
     if get_only
@@ -293,14 +528,15 @@ async fn execute(
         let mut resp = GqlResponse::default();
         resp.http_headers
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return (resp, true);
+        return (resp, true, op_name);
     }
-    if let Some(name) = &req.operation_name {
+    if let Some(name) = &op_name {
         tracing::Span::current().record("operation", name.as_str());
     }
     let gate = PassGate::new();
     let req = req
-        .data(RequestAuth::from_header(auth))
+        .data(RequestAuth::from_header(call.auth.as_deref()))
+        .data(call.client)
         .data(std::sync::Arc::new(Loaders::new(&app.api, &gate)));
     let mut resp = gate.run(app.schema.execute(req)).await;
     let request_error = resp.data == async_graphql::Value::Null
@@ -314,7 +550,7 @@ async fn execute(
             "INTERNAL"
         },
     );
-    (resp, request_error)
+    (resp, request_error, op_name)
 }
 
 fn selected_operation_type(
@@ -394,12 +630,13 @@ fn respond(status: StatusCode, media: Media, body: &BatchResponse) -> Response {
     }
 }
 
-fn not_acceptable() -> Response {
-    error_response(
+fn not_acceptable(request_id: &str) -> Response {
+    error_response_id(
         StatusCode::NOT_ACCEPTABLE,
         Media::Json,
         "NOT_ACCEPTABLE",
         "accept application/graphql-response+json or application/json",
+        request_id,
     )
 }
 

@@ -5,4 +5,7 @@ pub mod config;
 pub mod db;
 pub mod graphiql;
 pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod persisted;
 pub mod seed;

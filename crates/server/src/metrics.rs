@@ -1,0 +1,269 @@
+//! A small Prometheus registry: GraphQL operations by name and outcome, a latency
+//! histogram, in-flight operations, the database pool and the process uptime, rendered in
+//! the text exposition format at `GET /metrics`.
+//!
+//! Operation names come from clients, so only valid GraphQL names are used as labels and at
+//! most `MAX_OPERATIONS` distinct ones are kept; the rest are counted as `other`.
+
+use sea_orm::{DatabaseConnection, DbBackend};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const MAX_OPERATIONS: usize = 200;
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Error codes used as `outcome` labels; anything else is `other`.
+const CODES: [&str; 19] = [
+    "UNAUTHENTICATED",
+    "FORBIDDEN",
+    "NOT_FOUND",
+    "BAD_USER_INPUT",
+    "CONFLICT",
+    "RATE_LIMITED",
+    "INTERNAL",
+    "GRAPHQL_PARSE_FAILED",
+    "GRAPHQL_VALIDATION_FAILED",
+    "BAD_REQUEST",
+    "METHOD_NOT_ALLOWED",
+    "PERSISTED_QUERY_NOT_FOUND",
+    "PERSISTED_QUERY_NOT_ALLOWED",
+    "PERSISTED_QUERY_NOT_SUPPORTED",
+    "NOT_ACCEPTABLE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",
+    "TIMEOUT",
+    "other",
+];
+
+/// The process-wide metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    started: Instant,
+    start_unix: f64,
+    in_flight: AtomicI64,
+    /// operation name → count per outcome (`ok`, then `CODES`). Known names only take the
+    /// read lock.
+    requests: RwLock<HashMap<String, Counters>>,
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+type Counters = [AtomicU64; CODES.len() + 1];
+
+/// Counts an operation as in flight until dropped.
+pub struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The `outcome` label for an error code.
+pub fn outcome(code: Option<&str>) -> &'static str {
+    match code {
+        None => "ok",
+        Some(c) => CODES.iter().find(|k| **k == c).copied().unwrap_or("other"),
+    }
+}
+
+fn outcome_index(outcome: &str) -> usize {
+    if outcome == "ok" {
+        return 0;
+    }
+    CODES
+        .iter()
+        .position(|k| *k == outcome)
+        .unwrap_or(CODES.len() - 1)
+        + 1
+}
+
+fn outcome_label(index: usize) -> &'static str {
+    if index == 0 { "ok" } else { CODES[index - 1] }
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        && s.len() <= 100
+}
+
+impl Metrics {
+    /// Fresh metrics; uptime counts from now.
+    pub fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            start_unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or_default(),
+            in_flight: AtomicI64::new(0),
+            requests: RwLock::new(HashMap::new()),
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks one operation in flight.
+    pub fn start(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+
+    /// Records a finished operation.
+    pub fn record(&self, operation: Option<&str>, outcome: &'static str, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, le) in BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        let name = match operation {
+            None => "anonymous",
+            Some(n) if is_name(n) => n,
+            Some(_) => "invalid",
+        };
+        let i = outcome_index(outcome);
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = map.get(name) {
+                c[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        let mut map = self.requests.write().unwrap_or_else(|p| p.into_inner());
+        let key = if map.len() >= MAX_OPERATIONS && !map.contains_key(name) {
+            "other"
+        } else {
+            name
+        };
+        map.entry(key.to_string()).or_default()[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The text exposition; `extra` gauges (name, help, value) are appended.
+    pub fn render(&self, db: &DatabaseConnection, extra: &[(&str, &str, f64)]) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP plexus_graphql_requests_total GraphQL operations by operation name and outcome (ok or error code).\n# TYPE plexus_graphql_requests_total counter\n");
+        {
+            let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
+            let mut rows: Vec<(&str, &str, u64)> = map
+                .iter()
+                .flat_map(|(op, c)| {
+                    c.iter().enumerate().filter_map(move |(i, n)| {
+                        let n = n.load(Ordering::Relaxed);
+                        (n > 0).then_some((op.as_str(), outcome_label(i), n))
+                    })
+                })
+                .collect();
+            rows.sort_unstable();
+            for (op, o, n) in rows {
+                let _ = writeln!(
+                    out,
+                    "plexus_graphql_requests_total{{operation=\"{op}\",outcome=\"{o}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP plexus_graphql_request_duration_seconds Time to answer one GraphQL operation.\n# TYPE plexus_graphql_request_duration_seconds histogram\n");
+        for (i, le) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "plexus_graphql_request_duration_seconds_bucket{{le=\"{le}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "plexus_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nplexus_graphql_request_duration_seconds_sum {}\nplexus_graphql_request_duration_seconds_count {count}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let (size, idle, max_connections) = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let p = db.get_postgres_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+            DbBackend::Sqlite => {
+                let p = db.get_sqlite_connection_pool();
+                (p.size(), p.num_idle(), p.options().get_max_connections())
+            }
+            _ => (0, 0, 0),
+        };
+        let gauges: [(&str, &str, f64); 6] = [
+            (
+                "plexus_graphql_requests_in_flight",
+                "GraphQL operations being answered.",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "plexus_db_pool_connections",
+                "Open database connections.",
+                f64::from(size),
+            ),
+            (
+                "plexus_db_pool_idle_connections",
+                "Idle database connections.",
+                idle as f64,
+            ),
+            (
+                "plexus_db_pool_max_connections",
+                "Largest pool size (PLEXUS_DB_MAX_CONNECTIONS).",
+                f64::from(max_connections),
+            ),
+            (
+                "plexus_process_uptime_seconds",
+                "Seconds since the process started serving.",
+                self.started.elapsed().as_secs_f64(),
+            ),
+            (
+                "plexus_process_start_time_seconds",
+                "Start time of the process since the Unix epoch.",
+                self.start_unix,
+            ),
+        ];
+        for (name, help, v) in gauges.iter().chain(extra) {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_bounded() {
+        let m = Metrics::new();
+        m.record(Some("bad\"name"), "ok", Duration::from_millis(1));
+        for i in 0..(MAX_OPERATIONS + 50) {
+            m.record(Some(&format!("Op{i}")), "ok", Duration::from_millis(1));
+        }
+        let map = m.requests.read().unwrap_or_else(|p| p.into_inner());
+        assert!(map.len() <= MAX_OPERATIONS + 1);
+        assert!(map.contains_key("invalid") && map.contains_key("other"));
+        assert_eq!(outcome(Some("WHATEVER")), "other");
+        assert_eq!(outcome(None), "ok");
+        for o in ["ok", "RATE_LIMITED", "other"] {
+            assert_eq!(outcome_label(outcome_index(o)), o);
+        }
+    }
+}
