@@ -303,3 +303,39 @@ db_test!(
         assert!(!other.headers().contains_key("access-control-allow-origin"));
     }
 );
+
+db_test!(
+    slow_requests_time_out_with_a_code_and_leave_nothing_half_done,
+    |c| c.request_timeout = std::time::Duration::from_millis(1),
+    |app| async move {
+        // Hashing a password alone takes longer than a millisecond.
+        let resp = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": "mutation { register(input: { email: \"slow@example.com\", password: \"password123\" }) { accessToken } }" }))
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status().as_u16(), 503);
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(code(&v), "TIMEOUT");
+        assert_eq!(v["errors"][0]["extensions"]["requestId"], id.as_str());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(
+            app.count("users").await,
+            0,
+            "the abandoned registration left no row"
+        );
+        let v: Value = app
+            .http
+            .get(app.url("/nope"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(v["errors"][0]["extensions"]["requestId"].is_string(), "{v}");
+    }
+);

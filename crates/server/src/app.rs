@@ -21,7 +21,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::config::{Config, Environment, secret_file};
@@ -170,35 +169,84 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<_>| {
-            let id = req
-                .extensions()
-                .get::<RequestId>()
-                .and_then(|id| id.header_value().to_str().ok())
-                .unwrap_or_default()
-                .to_string();
+            let id = request_id_of(req);
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), operation = tracing::field::Empty)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     Router::new()
         .route("/", get(|| async { Redirect::to("/graphql") }))
         .route("/graphql", get(http::get).post(http::post))
-        .route("/graphiql/{file}", get(|Path(file): Path<String>| async move { graphiql::asset(&file) }))
-        .route("/healthz", get(|| async { axum::Json(json!({ "status": "ok" })) }))
+        .route(
+            "/graphiql/{file}",
+            get(|Path(file): Path<String>| async move { graphiql::asset(&file) }),
+        )
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({ "status": "ok" })) }),
+        )
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .fallback(|| async {
-            (StatusCode::NOT_FOUND, axum::Json(json!({ "errors": [{ "message": "not found", "extensions": { "code": "NOT_FOUND" } }] })))
-        })
+        .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(cors(&config))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(config.request_timeout_secs)))
+        .layer(axum::middleware::from_fn_with_state(
+            config.request_timeout,
+            deadline,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
-            http::error_response(StatusCode::INTERNAL_SERVER_ERROR, http::Media::Json, "INTERNAL", "internal error")
+            http::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                http::Media::Json,
+                "INTERNAL",
+                "internal error",
+            )
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+fn request_id_of<B>(req: &Request<B>) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Answers 503 `TIMEOUT` (a GraphQL-shaped error with the request id) when a request runs
+/// past the configured deadline; the handler's future is dropped, so its transaction rolls
+/// back.
+async fn deadline(
+    State(limit): State<Duration>,
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id_of(&req);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(request_id = %id, limit_ms = limit.as_millis() as u64, "request timed out");
+            http::error_response_id(
+                StatusCode::SERVICE_UNAVAILABLE,
+                http::Media::Json,
+                "TIMEOUT",
+                &format!("the request took longer than {} ms", limit.as_millis()),
+                &id,
+            )
+        }
+    }
+}
+
+async fn not_found(req: Request<axum::body::Body>) -> Response {
+    http::error_response_id(
+        StatusCode::NOT_FOUND,
+        http::Media::Json,
+        "NOT_FOUND",
+        "not found",
+        &request_id_of(&req),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
