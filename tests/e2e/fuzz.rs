@@ -357,7 +357,9 @@ fn random_documents_never_panic_and_finish_in_bounded_time() {
         let mut config = Config::for_tests(&db.url);
         // Every case signs in from the same process: keep the limiter out of the way.
         config.login_max_failures = 0;
-        let state = app::state(config, db.connect().await, TEST_SECRET.as_bytes());
+        let state = app::state(config, db.connect().await, TEST_SECRET.as_bytes())
+            .await
+            .unwrap();
         // A few users, one of them a site admin whose token some cases carry.
         for i in 0..3 {
             let session = state

@@ -11,5 +11,6 @@ mod hardening;
 mod http;
 mod matrix;
 mod projects;
+mod realtime;
 mod schema;
 mod users;

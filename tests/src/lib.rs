@@ -322,7 +322,9 @@ where
             eprintln!("SQL {}", info.statement.sql);
         }
     });
-    let state = app::state(config, conn, TEST_SECRET.as_bytes());
+    let state = app::state(config, conn, TEST_SECRET.as_bytes())
+        .await
+        .unwrap();
     let running = Arc::new(app::spawn(state.clone()).await.unwrap());
     let app = TestApp {
         backend,

@@ -24,6 +24,8 @@ pub struct ApiState {
     pub projects: plexus_projects::ProjectsService,
     /// The canvas graph.
     pub graph: plexus_graph::GraphService,
+    /// Where committed changes are announced to subscribers.
+    pub bus: std::sync::Arc<dyn plexus_core::events::EventBus>,
     /// Connection page sizes.
     pub page_limits: PageLimits,
     /// Sign-in and sign-up throttling.
@@ -105,4 +107,21 @@ pub async fn actor(ctx: &Context<'_>) -> ApiResult<Actor> {
 pub fn loaders<'a>(ctx: &Context<'a>) -> ApiResult<&'a std::sync::Arc<crate::Loaders>> {
     ctx.data::<std::sync::Arc<crate::Loaders>>()
         .map_err(internal)
+}
+
+/// Announces a committed change of a project to its subscribers.
+pub async fn publish(
+    ctx: &Context<'_>,
+    project: uuid::Uuid,
+    kind: plexus_core::events::EventKind,
+    ids: Vec<uuid::Uuid>,
+) -> ApiResult<()> {
+    let by = actor(ctx).await?.user_id();
+    state(ctx)?.bus.publish(plexus_core::events::Event::now(
+        plexus_core::events::Topic::Project(project),
+        kind,
+        by,
+        ids,
+    ));
+    Ok(())
 }

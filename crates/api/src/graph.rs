@@ -8,10 +8,11 @@ use plexus_graph::service::{NewNode, NodePatch};
 use uuid::Uuid;
 
 use crate::common::{Position, PositionInput, gid, not_found, uuid_of};
-use crate::context::{actor, loaders, state};
+use crate::context::{actor, loaders, publish, state};
 use crate::error::ApiResult;
 use crate::projects::{DeletePayload, Project};
 use crate::users::{User, patch};
+use plexus_core::events::EventKind;
 
 /// Where a node is in its generation life.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -417,6 +418,16 @@ impl GraphMutation {
                 },
             )
             .await?;
+        publish(
+            ctx,
+            node.project_id,
+            EventKind::GraphNodeCreated,
+            vec![node.id],
+        )
+        .await?;
+        for e in &edges {
+            publish(ctx, e.project_id, EventKind::GraphEdgeCreated, vec![e.id]).await?;
+        }
         Ok(CreateGraphNodePayload {
             node: GraphNode::new(node),
             edges: edges.into_iter().map(GraphEdge::new).collect(),
@@ -441,6 +452,10 @@ impl GraphMutation {
             expected_version: input.expected_version,
         };
         let (node, stale) = state(ctx)?.graph.update_node(&actor, id, p).await?;
+        let changed = std::iter::once(node.id)
+            .chain(stale.iter().copied())
+            .collect();
+        publish(ctx, node.project_id, EventKind::GraphNodeUpdated, changed).await?;
         Ok(UpdateGraphNodePayload {
             node: GraphNode::new(node),
             stale_nodes: GraphNode::nodes(ctx, stale).await?,
@@ -465,6 +480,13 @@ impl GraphMutation {
             })
             .collect::<ApiResult<Vec<_>>>()?;
         let nodes = state(ctx)?.graph.move_nodes(&actor, moves).await?;
+        let mut by_project: std::collections::BTreeMap<Uuid, Vec<Uuid>> = Default::default();
+        for n in &nodes {
+            by_project.entry(n.project_id).or_default().push(n.id);
+        }
+        for (project, ids) in by_project {
+            publish(ctx, project, EventKind::GraphNodesMoved, ids).await?;
+        }
         Ok(MoveGraphNodesPayload {
             nodes: nodes.into_iter().map(GraphNode::new).collect(),
         })
@@ -481,6 +503,13 @@ impl GraphMutation {
             .graph
             .delete_node(&actor, uuid_of(&input.id, IdKind::GraphNode, "id")?)
             .await?;
+        publish(
+            ctx,
+            node.project_id,
+            EventKind::GraphNodeDeleted,
+            vec![node.id],
+        )
+        .await?;
         Ok(DeletePayload {
             deleted_id: gid(IdKind::GraphNode, node.id),
         })
@@ -497,6 +526,13 @@ impl GraphMutation {
             .graph
             .restore_node(&actor, uuid_of(&input.id, IdKind::GraphNode, "id")?)
             .await?;
+        publish(
+            ctx,
+            node.project_id,
+            EventKind::GraphNodeRestored,
+            vec![node.id],
+        )
+        .await?;
         Ok(RestoreGraphNodePayload {
             node: GraphNode::new(node),
         })
@@ -515,6 +551,13 @@ impl GraphMutation {
             .graph
             .create_edge(&actor, source, target)
             .await?;
+        publish(
+            ctx,
+            edge.project_id,
+            EventKind::GraphEdgeCreated,
+            vec![edge.id],
+        )
+        .await?;
         Ok(CreateGraphEdgePayload {
             edge: GraphEdge::new(edge),
         })
@@ -531,6 +574,13 @@ impl GraphMutation {
             .graph
             .delete_edge(&actor, uuid_of(&input.id, IdKind::GraphEdge, "id")?)
             .await?;
+        publish(
+            ctx,
+            edge.project_id,
+            EventKind::GraphEdgeDeleted,
+            vec![edge.id],
+        )
+        .await?;
         Ok(DeletePayload {
             deleted_id: gid(IdKind::GraphEdge, edge.id),
         })

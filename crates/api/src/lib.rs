@@ -11,6 +11,7 @@ pub mod node;
 pub mod projects;
 pub mod ratelimit;
 pub mod schema;
+pub mod subscriptions;
 pub mod users;
 
 pub use context::{ApiState, RequestAuth};

@@ -196,6 +196,8 @@ pub struct Loaders {
     pub projects: Batch<Uuid, projects::Model>,
     /// Roles by (user, project).
     pub roles: Batch<(Uuid, Uuid), ProjectRole>,
+    /// Memberships by id.
+    pub members: Batch<Uuid, project_members::Model>,
     /// Members per project page.
     pub member_pages: Batch<(Uuid, ChildPage), Page<project_members::Model>>,
     /// Member counts per project.
@@ -244,6 +246,9 @@ impl Loaders {
                     }
                 }
                 Ok(out)
+            }),
+            members: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.projects.members_by_ids(&ids).await?, |m| m.id))
             }),
             member_pages: batch(state, gate, |s, keys| async move {
                 child_pages(keys, |ids, page| {
@@ -299,5 +304,26 @@ impl Loaders {
                     .collect())
             }),
         }
+    }
+
+    /// Forgets everything cached, so that the next loads read fresh rows (subscriptions
+    /// clear it before each event).
+    pub fn clear_all(&self) {
+        self.users.clear::<Uuid>();
+        self.projects.clear::<Uuid>();
+        self.roles.clear::<(Uuid, Uuid)>();
+        self.members.clear::<Uuid>();
+        self.member_pages.clear::<(Uuid, ChildPage)>();
+        self.member_counts.clear::<Uuid>();
+        self.presence.clear::<Uuid>();
+        self.nodes.clear::<Uuid>();
+        self.edges.clear::<Uuid>();
+        self.node_pages.clear::<(Uuid, ChildPage)>();
+        self.edge_pages.clear::<(Uuid, ChildPage)>();
+        self.node_counts.clear::<Uuid>();
+        self.edge_counts.clear::<Uuid>();
+        self.parents.clear::<Uuid>();
+        self.children.clear::<Uuid>();
+        self.dags.clear::<Uuid>();
     }
 }

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use crate::common::{OrderDirection, Viewport, ViewportInput, gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, state};
+use crate::context::{actor, loaders, publish, state};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::users::User;
+use plexus_core::events::EventKind;
 
 /// A member's role in a project.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -361,6 +362,20 @@ pub struct ProjectMember {
     project: Option<Project>,
 }
 
+impl ProjectMember {
+    /// A membership as the actor sees it, or `None` when it or its project is hidden.
+    pub async fn load(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<ProjectMember>> {
+        let Some(model) = loaders(ctx)?.members.load_one(id).await? else {
+            return Ok(None);
+        };
+        let project = Project::load(ctx, model.project_id).await?;
+        Ok(project.map(|p| ProjectMember {
+            model,
+            project: Some(p),
+        }))
+    }
+}
+
 /// A user's membership in a project.
 #[Object]
 impl ProjectMember {
@@ -411,6 +426,25 @@ pub struct Cursor {
     pub node_id: Option<ID>,
     /// When the cursor was here.
     pub at: DateTime<Utc>,
+}
+
+impl ProjectPresence {
+    /// A member's recent presence in a project, if any.
+    pub async fn load(
+        ctx: &Context<'_>,
+        project: uuid::Uuid,
+        user: uuid::Uuid,
+    ) -> ApiResult<Option<ProjectPresence>> {
+        let rows = loaders(ctx)?
+            .presence
+            .load_one(project)
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .find(|p| p.user_id == user)
+            .map(|model| ProjectPresence { model }))
+    }
 }
 
 /// A member recently active in a project.
@@ -719,7 +753,9 @@ async fn wrap(ctx: &Context<'_>, model: projects::Model) -> ApiResult<Project> {
 async fn member_payload(
     ctx: &Context<'_>,
     model: project_members::Model,
+    kind: EventKind,
 ) -> ApiResult<ProjectMemberPayload> {
+    publish(ctx, model.project_id, kind, vec![model.id, model.user_id]).await?;
     let project = Project::load(ctx, model.project_id).await?;
     Ok(ProjectMemberPayload {
         member: ProjectMember { model, project },
@@ -775,6 +811,7 @@ impl ProjectsMutation {
             viewport: crate::users::patch(input.viewport).map(|v| v.map(ViewportInput::to_json)),
         };
         let p = state(ctx)?.projects.update(&actor, id, patch).await?;
+        publish(ctx, p.id, EventKind::ProjectUpdated, vec![]).await?;
         Ok(UpdateProjectPayload {
             project: wrap(ctx, p).await?,
         })
@@ -791,6 +828,7 @@ impl ProjectsMutation {
             .projects
             .delete(&actor, uuid_of(&input.id, IdKind::Project, "id")?)
             .await?;
+        publish(ctx, id, EventKind::ProjectDeleted, vec![]).await?;
         Ok(deleted(IdKind::Project, id))
     }
 
@@ -805,6 +843,7 @@ impl ProjectsMutation {
             .projects
             .restore(&actor, uuid_of(&input.id, IdKind::Project, "id")?)
             .await?;
+        publish(ctx, p.id, EventKind::ProjectUpdated, vec![]).await?;
         Ok(RestoreProjectPayload {
             project: wrap(ctx, p).await?,
         })
@@ -831,7 +870,7 @@ impl ProjectsMutation {
             .projects
             .add_member(&actor, project, who, input.role.into())
             .await?;
-        member_payload(ctx, m).await
+        member_payload(ctx, m, EventKind::MemberAdded).await
     }
 
     /// Changes a member's role (ADMIN and above, on members below them).
@@ -847,7 +886,7 @@ impl ProjectsMutation {
             .projects
             .update_member(&actor, project, user, input.role.into())
             .await?;
-        member_payload(ctx, m).await
+        member_payload(ctx, m, EventKind::MemberUpdated).await
     }
 
     /// Removes a member (ADMIN and above, on members below them; never the OWNER).
@@ -863,6 +902,13 @@ impl ProjectsMutation {
             .projects
             .remove_member(&actor, project, user)
             .await?;
+        publish(
+            ctx,
+            m.project_id,
+            EventKind::MemberRemoved,
+            vec![m.id, m.user_id],
+        )
+        .await?;
         Ok(deleted(IdKind::ProjectMember, m.id))
     }
 
@@ -875,6 +921,13 @@ impl ProjectsMutation {
         let actor = actor(ctx).await?;
         let project = uuid_of(&input.project_id, IdKind::Project, "projectId")?;
         let m = state(ctx)?.projects.leave(&actor, project).await?;
+        publish(
+            ctx,
+            m.project_id,
+            EventKind::MemberRemoved,
+            vec![m.id, m.user_id],
+        )
+        .await?;
         Ok(deleted(IdKind::ProjectMember, m.id))
     }
 
@@ -888,6 +941,7 @@ impl ProjectsMutation {
         let project = uuid_of(&input.project_id, IdKind::Project, "projectId")?;
         let user = uuid_of(&input.user_id, IdKind::User, "userId")?;
         let p = state(ctx)?.projects.transfer(&actor, project, user).await?;
+        publish(ctx, p.id, EventKind::ProjectUpdated, vec![]).await?;
         Ok(TransferProjectOwnershipPayload {
             project: wrap(ctx, p).await?,
         })
@@ -916,6 +970,13 @@ impl ProjectsMutation {
             .projects
             .update_presence(&actor, project, cursor)
             .await?;
+        publish(
+            ctx,
+            model.project_id,
+            EventKind::PresenceChanged,
+            vec![model.user_id],
+        )
+        .await?;
         Ok(UpdatePresencePayload {
             presence: ProjectPresence { model },
         })

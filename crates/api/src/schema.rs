@@ -1,6 +1,6 @@
 //! Building the schema: merged roots, limits, and the SDL export.
 
-use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
@@ -16,8 +16,12 @@ pub struct Query(NodeQuery, UsersQuery, ProjectsQuery, GraphQuery);
 #[derive(MergedObject, Default)]
 pub struct Mutation(UsersMutation, ProjectsMutation, GraphMutation);
 
+/// Every subscription root field.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(crate::subscriptions::ProjectsSubscription);
+
 /// The Plexus schema.
-pub type PlexusSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type PlexusSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits applied to every operation before execution.
 #[derive(Debug, Clone, Copy)]
@@ -34,11 +38,15 @@ pub struct SchemaOptions {
 
 /// Builds the schema over the shared services.
 pub fn build_schema(state: ApiState, opts: SchemaOptions) -> PlexusSchema {
-    let mut b = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(state)
-        .limit_depth(opts.max_depth)
-        .limit_complexity(opts.max_complexity)
-        .limit_recursive_depth(opts.max_recursive_depth);
+    let mut b = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(state)
+    .limit_depth(opts.max_depth)
+    .limit_complexity(opts.max_complexity)
+    .limit_recursive_depth(opts.max_recursive_depth);
     if !opts.introspection {
         b = b.disable_introspection();
     }
@@ -57,5 +65,10 @@ pub fn sdl() -> String {
 
 /// The schema without services: enough to print or introspect it, not to run operations.
 pub fn sdl_schema() -> PlexusSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription).finish()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
 }

@@ -31,6 +31,9 @@ pub enum DomainError {
         message: String,
         retry_after_secs: u64,
     },
+    /// A live stream may have missed events (a lagging subscriber, a lost connection
+    /// between instances): resubscribe and reload.
+    EventsLost(String),
     /// Something failed on our side. The detail is logged, never shown to the client.
     Internal(String),
 }
@@ -45,6 +48,7 @@ impl DomainError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::EventsLost(_) => "EVENTS_LOST",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -56,6 +60,7 @@ impl DomainError {
             | Self::Forbidden(m)
             | Self::NotFound(m)
             | Self::Conflict(m)
+            | Self::EventsLost(m)
             | Self::BadUserInput { message: m, .. }
             | Self::RateLimited { message: m, .. } => m,
             Self::Internal(_) => "internal error",

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod id;
 pub mod page;
 

@@ -329,6 +329,14 @@ impl ProjectsService {
             .await?)
     }
 
+    /// Memberships by id (for loaders; visibility is checked through their project).
+    pub async fn members_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<members::Model>> {
+        Ok(members::Entity::find()
+            .filter(members::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
     /// The roles of `user` in the given projects.
     pub async fn roles_of(
         &self,

@@ -39,6 +39,8 @@ pub struct AppState {
     /// The database pool.
     pub db: DatabaseConnection,
     /// The validated configuration.
+    /// Open WebSocket connections per user.
+    pub ws_users: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
     pub config: Arc<Config>,
     /// Automatic Persisted Queries.
     pub apq: Arc<ApqCache>,
@@ -72,11 +74,18 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
         );
     }
     let secret = jwt_secret(&config)?;
-    Ok(state(config, db, secret.as_bytes()))
+    state(config, db, secret.as_bytes()).await
 }
 
 /// Builds the services and schema over an open, migrated database.
-pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState {
+pub async fn state(
+    config: Config,
+    db: DatabaseConnection,
+    secret: &[u8],
+) -> anyhow::Result<AppState> {
+    let bus = crate::bus::for_database(&config.database_url, &db)
+        .await
+        .context("cannot start the event bus")?;
     let users = UsersService::new(db.clone(), TokenKeys::new(secret), AuthSettings::default());
     let limiter = AuthLimiter::new(AuthLimits {
         login_max_failures: config.login_max_failures,
@@ -95,6 +104,7 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
             max_size: config.max_page_size,
         },
         limiter: Arc::new(limiter),
+        bus,
     };
     let schema = build_schema(
         api.clone(),
@@ -105,7 +115,7 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
             max_recursive_depth: config.max_recursive_depth,
         },
     );
-    AppState {
+    Ok(AppState {
         schema,
         api,
         db,
@@ -117,8 +127,9 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
             max_recursive_depth: config.max_recursive_depth,
             max_fields: config.max_complexity,
         },
+        ws_users: Default::default(),
         config: Arc::new(config),
-    }
+    })
 }
 
 /// The configured JWT secret, or one generated once and kept in a file (not in production).
@@ -176,6 +187,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/graphql") }))
         .route("/graphql", get(http::get).post(http::post))
+        .route("/graphql/ws", get(crate::ws::handler))
         .route(
             "/graphiql/{file}",
             get(|Path(file): Path<String>| async move { graphiql::asset(&file) }),

@@ -140,6 +140,33 @@ pub struct ConfigArgs {
     #[arg(long, env = "PLEXUS_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub auto_migrate: bool,
 
+    /// Seconds a WebSocket client may take to send `connection_init` (then 4408).
+    #[arg(
+        long,
+        env = "PLEXUS_WS_INIT_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub ws_init_timeout_secs: u64,
+
+    /// Most subscriptions one WebSocket connection may hold at once.
+    #[arg(
+        long,
+        env = "PLEXUS_WS_MAX_SUBSCRIPTIONS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub ws_max_subscriptions: usize,
+
+    /// Most WebSocket connections one user may hold at once.
+    #[arg(
+        long,
+        env = "PLEXUS_WS_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 20,
+        global = true
+    )]
+    pub ws_max_connections_per_user: usize,
+
     /// Take the client address from `X-Forwarded-For` (set only behind a trusted proxy).
     #[arg(long, env = "PLEXUS_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
@@ -273,6 +300,9 @@ pub struct Config {
     pub db_max_connections: u32,
     pub request_timeout: std::time::Duration,
     pub auto_migrate: bool,
+    pub ws_init_timeout: std::time::Duration,
+    pub ws_max_subscriptions: usize,
+    pub ws_max_connections_per_user: usize,
     pub trust_proxy: bool,
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
@@ -337,6 +367,15 @@ impl ConfigArgs {
         positive("PLEXUS_MAX_BATCH", self.max_batch as u64)?;
         positive("PLEXUS_DB_MAX_CONNECTIONS", self.db_max_connections as u64)?;
         positive("PLEXUS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
+        positive("PLEXUS_WS_INIT_TIMEOUT_SECS", self.ws_init_timeout_secs)?;
+        positive(
+            "PLEXUS_WS_MAX_SUBSCRIPTIONS",
+            self.ws_max_subscriptions as u64,
+        )?;
+        positive(
+            "PLEXUS_WS_MAX_CONNECTIONS_PER_USER",
+            self.ws_max_connections_per_user as u64,
+        )?;
         if self.default_page_size > self.max_page_size {
             return Err(format!(
                 "PLEXUS_DEFAULT_PAGE_SIZE ({}) must not exceed PLEXUS_MAX_PAGE_SIZE ({})",
@@ -410,6 +449,9 @@ impl ConfigArgs {
             db_max_connections: self.db_max_connections,
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             auto_migrate: self.auto_migrate,
+            ws_init_timeout: std::time::Duration::from_secs(self.ws_init_timeout_secs),
+            ws_max_subscriptions: self.ws_max_subscriptions,
+            ws_max_connections_per_user: self.ws_max_connections_per_user,
             trust_proxy: self.trust_proxy,
             login_max_failures: self.login_max_failures,
             login_failure_window_secs: self.login_failure_window_secs,
@@ -449,6 +491,9 @@ impl Config {
             db_max_connections: 5,
             request_timeout: std::time::Duration::from_secs(30),
             auto_migrate: true,
+            ws_init_timeout: std::time::Duration::from_secs(10),
+            ws_max_subscriptions: 100,
+            ws_max_connections_per_user: 20,
             trust_proxy: false,
             login_max_failures: 5,
             login_failure_window_secs: 900,

@@ -333,7 +333,7 @@ impl<'a> Call<'a> {
 
 /// The client's address: the last `X-Forwarded-For` hop when the proxy is trusted (the
 /// address our proxy saw), else the peer of the connection.
-fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy: bool) -> Option<IpAddr> {
     if trust_proxy {
         let forwarded = headers
             .get_all("x-forwarded-for")

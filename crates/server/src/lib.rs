@@ -1,6 +1,7 @@
 //! The Plexus server: configuration, database pool, HTTP routes and the CLI.
 
 pub mod app;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod graphiql;
@@ -9,3 +10,4 @@ pub mod limits;
 pub mod metrics;
 pub mod persisted;
 pub mod seed;
+pub mod ws;
