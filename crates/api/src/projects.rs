@@ -68,11 +68,11 @@ pub struct Project {
 impl Project {
     /// A project as the actor sees it, or `None` when it is deleted or not visible.
     pub async fn load(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<Project>> {
-        let l = loaders(ctx)?;
-        let Some(model) = l.projects.load_one(id).await? else {
+        let Some(model) = loaders(ctx)?.projects.load_one(id).await? else {
             return Ok(None);
         };
-        Ok(Self::with_role(ctx, model).await?.filter(|p| p.caps().view))
+        let project = Self::many(ctx, vec![model]).await?.pop();
+        Ok(project.filter(|p| p.caps().view))
     }
 
     /// Like `load`, for a project known to be visible (a parent of a visible object).
@@ -82,17 +82,10 @@ impl Project {
             .ok_or_else(|| not_found("project"))
     }
 
-    async fn with_role(ctx: &Context<'_>, model: projects::Model) -> ApiResult<Option<Project>> {
-        let role = match actor(ctx).await?.user_id() {
-            Some(user) => loaders(ctx)?.roles.load_one((user, model.id)).await?,
-            None => None,
-        };
-        Ok(Some(Project { model, role }))
-    }
-
-    /// Wraps models of projects the actor can see, loading the actor's roles in one batch.
+    /// Wraps project rows with the actor's role in each, loaded in one batch.
     pub async fn many(ctx: &Context<'_>, models: Vec<projects::Model>) -> ApiResult<Vec<Project>> {
-        let roles = match actor(ctx).await?.user_id() {
+        let user = actor(ctx).await?.user_id();
+        let roles = match user {
             Some(user) => {
                 loaders(ctx)?
                     .roles
@@ -103,9 +96,9 @@ impl Project {
         };
         Ok(models
             .into_iter()
-            .map(|m| {
-                let role = actor_role(&roles, m.id);
-                Project { model: m, role }
+            .map(|model| {
+                let role = user.and_then(|u| roles.get(&(u, model.id)).copied());
+                Project { model, role }
             })
             .collect())
     }
@@ -113,16 +106,6 @@ impl Project {
     fn caps(&self) -> Capabilities {
         plexus_projects::policy::capabilities(self.role, self.model.is_public)
     }
-}
-
-fn actor_role(
-    roles: &std::collections::HashMap<(uuid::Uuid, uuid::Uuid), Role>,
-    project: uuid::Uuid,
-) -> Option<Role> {
-    roles
-        .iter()
-        .find(|((_, p), _)| *p == project)
-        .map(|(_, r)| *r)
 }
 
 fn child_page(

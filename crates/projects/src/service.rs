@@ -30,6 +30,13 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
+    /// The actor's role when it may manage members (ADMIN and above), else `FORBIDDEN`.
+    pub fn member_manager(&self) -> DomainResult<ProjectRole> {
+        self.require(self.caps.manage_members, "manage members")?;
+        self.role
+            .ok_or_else(|| DomainError::Forbidden("not a member".into()))
+    }
+
     /// `FORBIDDEN` unless `allowed`.
     pub fn require(&self, allowed: bool, what: &str) -> DomainResult<()> {
         if allowed {
@@ -397,10 +404,7 @@ impl ProjectsService {
         actor.require_user()?;
         let txn = begin_write(&self.db).await?;
         let access = access_on(&txn, actor, project_id).await?;
-        access.require(access.caps.manage_members, "manage members")?;
-        let actor_role = access
-            .role
-            .ok_or_else(|| DomainError::Forbidden("not a member".into()))?;
+        let actor_role = access.member_manager()?;
         policy::check_grant(actor_role, role)?;
         let user = match who {
             UserRef::Id(id) => users::Entity::find_by_id(id).one(&txn).await?,
@@ -439,10 +443,7 @@ impl ProjectsService {
         actor.require_user()?;
         let txn = begin_write(&self.db).await?;
         let access = access_on(&txn, actor, project_id).await?;
-        access.require(access.caps.manage_members, "manage members")?;
-        let actor_role = access
-            .role
-            .ok_or_else(|| DomainError::Forbidden("not a member".into()))?;
+        let actor_role = access.member_manager()?;
         let member = find_member(&txn, project_id, user_id).await?;
         if actor.user_id() == Some(user_id) {
             return Err(DomainError::Forbidden(
@@ -472,10 +473,7 @@ impl ProjectsService {
         let member = if actor.user_id() == Some(user_id) {
             leave_checked(&txn, project_id, user_id).await?
         } else {
-            access.require(access.caps.manage_members, "manage members")?;
-            let actor_role = access
-                .role
-                .ok_or_else(|| DomainError::Forbidden("not a member".into()))?;
+            let actor_role = access.member_manager()?;
             let member = find_member(&txn, project_id, user_id).await?;
             policy::check_manage(actor_role, parse_role(&member.role)?)?;
             member
