@@ -57,7 +57,16 @@ const PAGE: &str = r##"<!DOCTYPE html>
     <script src="/graphiql/graphiql.min.js"></script>
     <script>
       (function () {
-        var fetcher = GraphiQL.createFetcher({ url: "{{ENDPOINT}}" });
+        // Subscriptions go over graphql-transport-ws at /graphql/ws; the socket carries the
+        // Authorization saved in the Headers tab (reload the page after changing it).
+        var saved = {};
+        try { saved = JSON.parse(localStorage.getItem("graphiql:headers") || "{}") || {}; } catch (e) {}
+        var auth = saved.Authorization || saved.authorization;
+        var fetcher = GraphiQL.createFetcher({
+          url: "{{ENDPOINT}}",
+          subscriptionUrl: (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "{{ENDPOINT}}/ws",
+          wsConnectionParams: auth ? { authorization: auth } : {}
+        });
         var defaultQuery = [
           "# Welcome to Plexus.",
           "# Sign up or sign in, then put the access token in the Headers tab:",
