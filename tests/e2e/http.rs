@@ -210,7 +210,10 @@ db_test!(browsers_get_graphiql_served_offline, |app| async move {
     assert_eq!(resp.status().as_u16(), 200);
     let html = resp.text().await.unwrap();
     assert!(html.contains("GraphiQL"));
-    assert!(html.contains("subscriptionUrl") && html.contains("/graphql/ws"), "subscriptions work from the playground");
+    assert!(
+        html.contains("subscriptionUrl") && html.contains("/graphql/ws"),
+        "subscriptions work from the playground"
+    );
     assert!(
         !html.contains("unpkg.com") && !html.contains("cdn."),
         "no CDN"

@@ -1,6 +1,7 @@
 //! Subscriptions: live events of a project's canvas and membership. Permission is checked
-//! when subscribing and again before every event; a viewer who loses access gets a final
-//! `FORBIDDEN` error and the stream ends. Events carry ids; their objects resolve through
+//! when subscribing and again whenever an event could have changed it (a member removed or
+//! changed, the project's visibility or owner changed); a viewer who loses access gets a
+//! final `FORBIDDEN` error and the stream ends. Events carry ids; their objects resolve through
 //! the subscription's loaders (caches cleared before each event), exactly as in a query.
 
 use async_graphql::{Context, ID, Object, Subscription, Union};
@@ -194,6 +195,15 @@ struct Feed {
     done: bool,
 }
 
+/// Whether the viewer may still see the feed's project.
+async fn recheck(f: &Feed) -> Result<(), DomainError> {
+    f.state
+        .projects
+        .access(&f.viewer, f.project)
+        .await
+        .map(|_| ())
+}
+
 /// The next event of a project feed, after checking the viewer may still see it.
 async fn next_event(mut f: Feed) -> Option<(ApiResult<ProjectEvent>, Feed)> {
     if f.done {
@@ -212,9 +222,16 @@ async fn next_event(mut f: Feed) -> Option<(ApiResult<ProjectEvent>, Feed)> {
             }
             Err(RecvError::Closed) => return None,
         };
+        // Only these events can change who may see the project (a removal, a role change,
+        // visibility or ownership): re-check on them, not on every canvas event, so a busy
+        // canvas costs no query per subscriber.
+        let may_change_access = matches!(
+            e.kind,
+            EventKind::MemberRemoved | EventKind::MemberUpdated | EventKind::ProjectUpdated
+        );
         if e.kind == EventKind::ProjectDeleted {
             f.done = true;
-        } else if let Err(err) = f.state.projects.access(&f.viewer, f.project).await {
+        } else if may_change_access && let Err(err) = recheck(&f).await {
             f.done = true;
             let err = match err {
                 DomainError::NotFound(_) => {
