@@ -494,10 +494,11 @@ db_test!(
             40,
             "more than 32 items: FuturesUnordered yields while resolving them"
         );
-        // One statement per (loader, level) at most: auth, projects, roles, owner, counts ×2,
-        // member pages, member users, node pages, parent ids, child ids, creators — 12, fewer
-        // when two batches of one loader happen to merge. The same bound at 100× the rows.
-        const BOUND: usize = 12;
+        // At most one statement per (loader, level), whatever the rows: auth, projects, roles,
+        // owners, node counts, member counts, member pages, node pages, member users, creators,
+        // parent ids, child ids, and the nodes of parents/children off the page — 14. Batches of
+        // one loader at different levels merge when timing allows (10–12 seen), never split.
+        const BOUND: usize = 14;
         eprintln!(
             "dashboard query: {n_small} / {n_large} SQL statements at 2×3 / 20×40 nodes ({:?})",
             app.backend
