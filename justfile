@@ -52,7 +52,7 @@ seed:
 # Formatting and lints, as CI wants them
 lint:
     cargo fmt --all -- --check
-    cargo clippy --all-targets -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
 
 # What CI runs
 ci:

@@ -157,8 +157,7 @@ async fn bench(backend: Backend) -> Vec<String> {
         out.lock().unwrap().extend(r);
     })
     .await;
-    let rows = rows.lock().unwrap().clone();
-    rows
+    rows.lock().unwrap().clone()
 }
 
 #[tokio::main]

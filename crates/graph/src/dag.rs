@@ -130,6 +130,17 @@ fn walk(start: Uuid, next: &HashMap<Uuid, Vec<Uuid>>) -> Vec<Uuid> {
     out
 }
 
+impl Dag {
+    /// A cycle through `n` (`n ⇝ n`), if any.
+    pub fn path_through(&self, n: Uuid) -> Option<Vec<Uuid>> {
+        self.children_of(n).iter().find_map(|c| {
+            let mut p = self.path(*c, n)?;
+            p.insert(0, n);
+            Some(p)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,16 +196,5 @@ mod tests {
         assert_eq!(dag.ancestors(n[9_999]).len(), 9_999);
         assert_eq!(dag.descendants(n[0]).len(), 9_999);
         assert!(dag.cycle_with(n[9_999], n[0]).is_some());
-    }
-}
-
-impl Dag {
-    /// A cycle through `n` (`n ⇝ n`), if any.
-    pub fn path_through(&self, n: Uuid) -> Option<Vec<Uuid>> {
-        self.children_of(n).iter().find_map(|c| {
-            let mut p = self.path(*c, n)?;
-            p.insert(0, n);
-            Some(p)
-        })
     }
 }
