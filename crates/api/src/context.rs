@@ -22,6 +22,8 @@ pub struct ApiState {
     pub projects: plexus_projects::ProjectsService,
     /// The canvas graph.
     pub graph: plexus_graph::GraphService,
+    /// Agents, tools, knowledge and the task queue.
+    pub agents: plexus_agents::AgentsService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
 }

@@ -1,6 +1,7 @@
 //! The GraphQL schema of Plexus: object types built from domain models, inputs, per-request
 //! loaders and the query/mutation roots. Resolvers call domain services; they hold no rules.
 
+pub mod agents;
 pub mod common;
 pub mod connection;
 pub mod context;

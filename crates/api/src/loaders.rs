@@ -3,6 +3,7 @@
 //! request: their caches must not outlive the request or leak across actors.
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use plexus_agents::entity::{agent_tasks, agents, knowledge_packs, tools};
 use plexus_core::page::ChildPage;
 use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
@@ -220,6 +221,18 @@ pub struct Loaders {
     pub children: Batch<Uuid, Vec<Uuid>>,
     /// The live graph per project, for ancestors and descendants.
     pub dags: Batch<Uuid, Arc<Dag>>,
+    /// Agents by id (callers check ownership).
+    pub agents: Batch<Uuid, agents::Model>,
+    /// Tools per agent.
+    pub agent_tools: Batch<Uuid, Vec<tools::Model>>,
+    /// Knowledge packs per agent.
+    pub agent_packs: Batch<Uuid, Vec<knowledge_packs::Model>>,
+    /// Tasks by id (callers check ownership through the agent).
+    pub tasks: Batch<Uuid, agent_tasks::Model>,
+    /// Tasks per agent page.
+    pub task_pages: Batch<(Uuid, ChildPage), Page<agent_tasks::Model>>,
+    /// Task counts per agent.
+    pub task_counts: Batch<Uuid, u64>,
 }
 
 impl Loaders {
@@ -297,6 +310,28 @@ impl Loaders {
                     .into_iter()
                     .map(|(k, v)| (k, Arc::new(v)))
                     .collect())
+            }),
+            agents: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.agents_by_ids(&ids).await?, |a| a.id))
+            }),
+            agent_tools: batch(state, gate, |s, ids| async move {
+                s.agents.tools_of(&ids).await
+            }),
+            agent_packs: batch(state, gate, |s, ids| async move {
+                s.agents.packs_of(&ids).await
+            }),
+            tasks: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.tasks_by_ids(&ids).await?, |t| t.id))
+            }),
+            task_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.agents.task_pages(&ids, page).await }
+                })
+                .await
+            }),
+            task_counts: batch(state, gate, |s, ids| async move {
+                s.agents.task_counts(&ids).await
             }),
         }
     }

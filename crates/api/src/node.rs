@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Interface, Object};
 use plexus_core::{DomainError, GlobalId, IdKind};
 
+use crate::agents::{Agent, AgentTask, Tool};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::projects::Project;
@@ -25,6 +26,12 @@ pub enum Node {
     GraphNode(GraphNode),
     /// An edge of a canvas.
     GraphEdge(GraphEdge),
+    /// An agent.
+    Agent(Agent),
+    /// A task of an agent.
+    AgentTask(AgentTask),
+    /// A tool.
+    Tool(Tool),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -36,6 +43,9 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::Project => Project::load(ctx, id.uuid).await?.map(Node::Project),
         IdKind::GraphNode => GraphNode::load(ctx, id.uuid).await?.map(Node::GraphNode),
         IdKind::GraphEdge => GraphEdge::load(ctx, id.uuid).await?.map(Node::GraphEdge),
+        IdKind::Agent => Agent::load(ctx, id.uuid).await?.map(Node::Agent),
+        IdKind::AgentTask => AgentTask::load(ctx, id.uuid).await?.map(Node::AgentTask),
+        IdKind::Tool => Tool::load(ctx, id.uuid).await?.map(Node::Tool),
         // Types of later domains resolve here as they land.
         _ => None,
     })

@@ -2,6 +2,7 @@
 
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
+use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
 use crate::node::NodeQuery;
@@ -10,11 +11,22 @@ use crate::users::{UsersMutation, UsersQuery};
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, UsersQuery, ProjectsQuery, GraphQuery);
+pub struct Query(
+    NodeQuery,
+    UsersQuery,
+    ProjectsQuery,
+    GraphQuery,
+    AgentsQuery,
+);
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(UsersMutation, ProjectsMutation, GraphMutation);
+pub struct Mutation(
+    UsersMutation,
+    ProjectsMutation,
+    GraphMutation,
+    AgentsMutation,
+);
 
 /// The Plexus schema.
 pub type PlexusSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -74,6 +74,7 @@ pub fn state(config: Config, db: DatabaseConnection, secret: &[u8]) -> AppState 
         users,
         projects: plexus_projects::ProjectsService::new(db.clone()),
         graph: plexus_graph::GraphService::new(db.clone()),
+        agents: plexus_agents::AgentsService::new(db.clone()),
         page_limits: PageLimits {
             default_size: config.default_page_size,
             max_size: config.max_page_size,
