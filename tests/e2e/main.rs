@@ -8,6 +8,7 @@ mod auth;
 mod fixtures;
 mod graph;
 mod http;
+mod knowledge;
 mod matrix;
 mod projects;
 mod schema;

@@ -4,9 +4,13 @@
 
 pub mod entity;
 pub mod generation;
+pub mod knowledge;
+pub mod logs;
+pub mod memory;
 pub mod policy;
 pub mod service;
 pub mod status;
+pub mod workflows;
 
 pub use service::AgentsService;
 pub use status::TaskStatus;

@@ -852,6 +852,19 @@ impl AgentsService {
         let txn = begin_write(&self.db).await?;
         let task = self.own_task_on(&txn, actor, id).await?;
         let task = set_task_status(&txn, task, to, result, error).await?;
+        if to == TaskStatus::Failed {
+            let meta = serde_json::json!({ "taskId": task.id, "agentId": task.agent_id });
+            let message = format!("agent task failed: {}", task.error.as_deref().unwrap_or(""));
+            crate::logs::write_log(
+                &txn,
+                actor.user_id(),
+                crate::logs::LogLevel::Error,
+                "agent_task",
+                &message,
+                Some(meta),
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(task)
     }

@@ -191,6 +191,17 @@ impl Agent {
             }),
         ))
     }
+    /// Its live memories (expired ones never show), in creation order.
+    async fn memories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<crate::knowledge::Memory>> {
+        crate::knowledge::agent_memories(ctx, self.model.id, first, after, last, before).await
+    }
     /// When the agent was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.to_utc()

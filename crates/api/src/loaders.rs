@@ -3,7 +3,9 @@
 //! request: their caches must not outlive the request or leak across actors.
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
-use plexus_agents::entity::{agent_tasks, agents, knowledge_packs, tools};
+use plexus_agents::entity::{
+    agent_tasks, agents, knowledge_packs, memories, tools, workflow_participants, workflows,
+};
 use plexus_core::page::ChildPage;
 use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
@@ -233,6 +235,12 @@ pub struct Loaders {
     pub task_pages: Batch<(Uuid, ChildPage), Page<agent_tasks::Model>>,
     /// Task counts per agent.
     pub task_counts: Batch<Uuid, u64>,
+    /// Live memories per agent page.
+    pub memory_pages: Batch<(Uuid, ChildPage), Page<memories::Model>>,
+    /// Workflows by id (callers check ownership).
+    pub workflows: Batch<Uuid, workflows::Model>,
+    /// Participants per workflow.
+    pub participants: Batch<Uuid, Vec<workflow_participants::Model>>,
 }
 
 impl Loaders {
@@ -332,6 +340,19 @@ impl Loaders {
             }),
             task_counts: batch(state, gate, |s, ids| async move {
                 s.agents.task_counts(&ids).await
+            }),
+            memory_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.agents.memory_pages(&ids, page).await }
+                })
+                .await
+            }),
+            workflows: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.workflows_by_ids(&ids).await?, |w| w.id))
+            }),
+            participants: batch(state, gate, |s, ids| async move {
+                s.agents.participants_of(&ids).await
             }),
         }
     }

@@ -5,6 +5,7 @@ use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
+use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
 use crate::node::NodeQuery;
 use crate::projects::{ProjectsMutation, ProjectsQuery};
 use crate::users::{UsersMutation, UsersQuery};
@@ -17,6 +18,7 @@ pub struct Query(
     ProjectsQuery,
     GraphQuery,
     AgentsQuery,
+    KnowledgeQuery,
 );
 
 /// Every mutation root field.
@@ -26,6 +28,7 @@ pub struct Mutation(
     ProjectsMutation,
     GraphMutation,
     AgentsMutation,
+    KnowledgeMutation,
 );
 
 /// The Plexus schema.
