@@ -333,4 +333,118 @@ db_test!(workflows_run_and_logs_are_for_admins, |app| async move {
         "newest first"
     );
     assert_eq!(v["data"]["warn"]["totalCount"], json!(1));
+    assert_eq!(
+        app.state.api.agents.purge_logs(0).await.unwrap(),
+        2,
+        "retention purge"
+    );
 });
+
+/// Brute-force search latency on 100,000 documents of 384 dimensions (not a pass/fail
+/// check: `cargo test --release -p plexus-tests --test e2e search_latency -- --ignored
+/// --nocapture` prints the timings recorded in the README).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "slow: a measurement, run on demand"]
+async fn search_latency_on_100k_documents() {
+    for backend in [
+        plexus_tests::Backend::Sqlite,
+        plexus_tests::Backend::Postgres,
+    ] {
+        plexus_tests::run(
+            backend,
+            |_| {},
+            |app| async move {
+                use plexus_agents::entity::documents;
+                use plexus_agents::knowledge::{Search, encode_embedding};
+                use rand::Rng;
+                use sea_orm::{EntityTrait, Set};
+                let (ada, _) = user(&app, "ada").await;
+                let k = pack(&app, &ada, "big").await;
+                let pack_id = plexus_core::GlobalId::parse(&k, "k").unwrap().uuid;
+                let words = [
+                    "graph", "agent", "rust", "memory", "tool", "vector", "search", "node",
+                ];
+                let mut rng = rand::rng();
+                let t0 = std::time::Instant::now();
+                for _ in 0..200 {
+                    let rows: Vec<documents::ActiveModel> = (0..500)
+                        .map(|_| {
+                            let emb: Vec<f32> =
+                                (0..384).map(|_| rng.random_range(-1.0..1.0)).collect();
+                            let content: Vec<&str> = (0..40)
+                                .map(|_| words[rng.random_range(0..words.len())])
+                                .collect();
+                            let ts = plexus_core::db::now();
+                            documents::ActiveModel {
+                                id: Set(uuid::Uuid::now_v7()),
+                                knowledge_pack_id: Set(pack_id),
+                                source: Set("bench".into()),
+                                title: Set(None),
+                                author: Set(None),
+                                content: Set(content.join(" ")),
+                                metadata: Set(None),
+                                embedding: Set(Some(encode_embedding(&emb))),
+                                is_indexed: Set(true),
+                                created_at: Set(ts),
+                                updated_at: Set(ts),
+                            }
+                        })
+                        .collect();
+                    documents::Entity::insert_many(rows)
+                        .exec(app.db())
+                        .await
+                        .unwrap();
+                }
+                eprintln!(
+                    "{:?}: inserted 100,000 documents in {:?}",
+                    app.backend,
+                    t0.elapsed()
+                );
+                let query: Vec<f32> = (0..384).map(|_| rng.random_range(-1.0..1.0)).collect();
+                for (label, search) in [
+                    (
+                        "embedding",
+                        Search {
+                            embedding: Some(query.clone()),
+                            ..Default::default()
+                        },
+                    ),
+                    (
+                        "text",
+                        Search {
+                            query: Some("vector graph".into()),
+                            ..Default::default()
+                        },
+                    ),
+                ] {
+                    let v = app.gql("{ viewer { id } }", json!({}), Some(&ada)).await;
+                    let me = plexus_core::GlobalId::parse(
+                        v["data"]["viewer"]["id"].as_str().unwrap(),
+                        "id",
+                    )
+                    .unwrap()
+                    .uuid;
+                    let actor = plexus_core::Actor::User {
+                        id: me,
+                        role: plexus_core::UserRole::User,
+                    };
+                    let t = std::time::Instant::now();
+                    let hits = app
+                        .state
+                        .api
+                        .agents
+                        .search_documents(&actor, search)
+                        .await
+                        .unwrap();
+                    eprintln!(
+                        "{:?}: {label} search over 100,000 documents: {:?} ({} hits)",
+                        app.backend,
+                        t.elapsed(),
+                        hits.len()
+                    );
+                }
+            },
+        )
+        .await;
+    }
+}

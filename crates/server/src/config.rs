@@ -136,6 +136,15 @@ pub struct ConfigArgs {
     /// Apply pending migrations when the server starts.
     #[arg(long, env = "PLEXUS_AUTO_MIGRATE", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub auto_migrate: bool,
+
+    /// Days system logs are kept (0 keeps them forever); purged hourly with expired memories.
+    #[arg(
+        long,
+        env = "PLEXUS_LOG_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub log_retention_days: u32,
 }
 
 /// Validated configuration.
@@ -160,6 +169,8 @@ pub struct Config {
     pub db_max_connections: u32,
     pub request_timeout_secs: u64,
     pub auto_migrate: bool,
+    /// Days system logs are kept; 0 keeps them forever.
+    pub log_retention_days: u32,
 }
 
 /// The default database: `plexus.db` in the working directory, created on first start.
@@ -251,6 +262,7 @@ impl ConfigArgs {
             db_max_connections: self.db_max_connections,
             request_timeout_secs: self.request_timeout_secs,
             auto_migrate: self.auto_migrate,
+            log_retention_days: self.log_retention_days,
         })
     }
 }
@@ -276,6 +288,7 @@ impl Config {
             db_max_connections: 5,
             request_timeout_secs: 30,
             auto_migrate: true,
+            log_retention_days: 30,
         }
     }
 
