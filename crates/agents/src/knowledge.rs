@@ -280,6 +280,50 @@ impl AgentsService {
             .await?)
     }
 
+    /// Embedding-only search: reads ids and embeddings, then loads the best documents.
+    async fn nearest(
+        &self,
+        q: sea_orm::Select<documents::Entity>,
+        want: &[f32],
+        limit: usize,
+    ) -> DomainResult<Vec<(f64, documents::Model)>> {
+        let rows: Vec<(Uuid, Option<Vec<u8>>)> = q
+            .select_only()
+            .column(documents::Column::Id)
+            .column(documents::Column::Embedding)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut scored = Vec::with_capacity(rows.len());
+        for (id, bytes) in rows {
+            let Some(bytes) = bytes else { continue };
+            let have = decode_embedding(&bytes);
+            if have.len() != want.len() {
+                return Err(DomainError::invalid(
+                    "embedding",
+                    format!(
+                        "the embedding has {} dimensions, the documents {}",
+                        want.len(),
+                        have.len()
+                    ),
+                ));
+            }
+            scored.push((cosine(want, &have), id));
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored.truncate(limit);
+        let docs = documents::Entity::find()
+            .filter(documents::Column::Id.is_in(scored.iter().map(|(_, id)| *id)))
+            .all(&self.db)
+            .await?;
+        let mut by_id: std::collections::HashMap<Uuid, documents::Model> =
+            docs.into_iter().map(|d| (d.id, d)).collect();
+        Ok(scored
+            .into_iter()
+            .filter_map(|(s, id)| by_id.remove(&id).map(|d| (s, d)))
+            .collect())
+    }
+
     /// Ranks documents of the packs the actor sees (own and shared; active ones) by text
     /// relevance and/or cosine similarity. Returns `(score, document)`, best first.
     pub async fn search_documents(
@@ -337,6 +381,9 @@ impl AgentsService {
                     ));
             }
             q = q.filter(any);
+        }
+        if let (true, Some(want)) = (query.is_empty(), &search.embedding) {
+            return self.nearest(q, want, limit as usize).await;
         }
         let docs = q.all(&self.db).await?;
         let mut scored = Vec::with_capacity(docs.len());
