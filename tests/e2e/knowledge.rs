@@ -81,6 +81,12 @@ db_test!(memories_upsert_expire_and_stay_private, |app| async move {
         )
         .await;
     assert_eq!(code(&v), "NOT_FOUND");
+    let node = "query($id: ID!) { node(id: $id) { id } }";
+    let mem_id = m1["id"].clone();
+    let v = app.gql(node, json!({ "id": mem_id }), Some(&ada)).await;
+    assert_eq!(v["data"]["node"]["id"], mem_id, "{v}");
+    let v = app.gql(node, json!({ "id": mem_id }), Some(&bob)).await;
+    assert_eq!(v["data"]["node"], Value::Null);
     let forget = "mutation($id: ID!) { forget(input: { id: $id }) { deletedId } }";
     let id = m1["id"].as_str().unwrap();
     assert_eq!(
@@ -196,6 +202,19 @@ db_test!(
         .gql("mutation($i: UpdateDocumentInput!) { updateDocument(input: $i) { document { id } } }", json!({ "i": { "id": ids[0], "content": "x" } }), Some(&bob))
         .await;
         assert_eq!(code(&v), "NOT_FOUND");
+        let node = "query($id: ID!) { node(id: $id) { id } }";
+        for id in [&ids[0], &k] {
+            let v = app.gql(node, json!({ "id": id }), Some(&bob)).await;
+            assert_eq!(v["data"]["node"], Value::Null, "{v}");
+            let v = app.gql(node, json!({ "id": id }), Some(&ada)).await;
+            assert_eq!(v["data"]["node"]["id"], json!(id), "{v}");
+        }
+        let v = app.gql(node, json!({ "id": shared }), Some(&bob)).await;
+        assert_eq!(
+            v["data"]["node"]["id"],
+            json!(shared),
+            "shared packs resolve for everyone"
+        );
         let del = "mutation($id: ID!) { deleteDocument(input: { id: $id }) { deletedId } }";
         assert_eq!(
             code(&app.gql(del, json!({ "id": ids[0] }), Some(&bob)).await),
@@ -270,6 +289,13 @@ db_test!(workflows_run_and_logs_are_for_admins, |app| async move {
     );
     assert!(done["completedAt"].is_string());
     assert_eq!(code(&app.gql(finish, input, Some(&ada)).await), "CONFLICT");
+    let node = "query($id: ID!) { node(id: $id) { id } }";
+    for id in [&wf, &ex] {
+        let v = app.gql(node, json!({ "id": id }), Some(&ada)).await;
+        assert_eq!(v["data"]["node"]["id"], json!(id), "{v}");
+        let v = app.gql(node, json!({ "id": id }), Some(&bob)).await;
+        assert_eq!(v["data"]["node"], Value::Null, "{v}");
+    }
     let q = "query($id: ID!) { workflowExecution(id: $id) { status } }";
     assert_eq!(
         app.gql(q, json!({ "id": ex }), Some(&bob)).await["data"]["workflowExecution"],

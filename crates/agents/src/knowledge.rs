@@ -265,6 +265,22 @@ impl AgentsService {
         Ok(id)
     }
 
+    /// A document the actor may see (its pack is theirs or shared), or `None`.
+    pub async fn document(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> DomainResult<Option<documents::Model>> {
+        let Some(doc) = documents::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let visible = !self
+            .packs_by_ids(actor, &[doc.knowledge_pack_id])
+            .await?
+            .is_empty();
+        Ok(visible.then_some(doc))
+    }
+
     /// Knowledge packs by id that `actor` may see.
     pub async fn packs_by_ids(
         &self,

@@ -109,6 +109,18 @@ impl AgentsService {
         Ok(memory)
     }
 
+    /// A live memory of one of the actor's agents, or `None`.
+    pub async fn memory(&self, actor: &Actor, id: Uuid) -> DomainResult<Option<memories::Model>> {
+        let Some(m) = live()
+            .filter(memories::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(own_agent(&self.db, actor, m.agent_id).await.ok().map(|_| m))
+    }
+
     /// Deletes a memory of one of the actor's agents.
     pub async fn forget(&self, actor: &Actor, id: Uuid) -> DomainResult<Uuid> {
         actor.require_user()?;

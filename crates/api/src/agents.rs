@@ -280,6 +280,13 @@ impl KnowledgePack {
     pub fn new(model: knowledge_packs::Model) -> Self {
         Self { model }
     }
+
+    /// A pack the viewer can see (own or shared), or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<KnowledgePack>> {
+        let actor = actor(ctx).await?;
+        let found = state(ctx)?.agents.packs_by_ids(&actor, &[id]).await?;
+        Ok(found.into_iter().next().map(KnowledgePack::new))
+    }
 }
 
 /// A collection of documents agents search.

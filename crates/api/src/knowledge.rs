@@ -129,11 +129,23 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// A live memory of one of the viewer's agents, or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<Memory>> {
+        let actor = actor(ctx).await?;
+        Ok(state(ctx)?
+            .agents
+            .memory(&actor, id)
+            .await?
+            .map(Memory::new))
+    }
+}
+
 /// Something an agent remembers, under a kind and a key.
 #[Object]
 impl Memory {
     /// Global id (`mem_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         gid(IdKind::Memory, self.model.id)
     }
     /// The agent that remembers it.
@@ -183,11 +195,20 @@ pub struct Document {
     model: documents::Model,
 }
 
+impl Document {
+    /// A document the viewer may see, or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<Document>> {
+        let actor = actor(ctx).await?;
+        let found = state(ctx)?.agents.document(&actor, id).await?;
+        Ok(found.map(|model| Document { model }))
+    }
+}
+
 /// A document of a knowledge pack.
 #[Object]
 impl Document {
     /// Global id (`doc_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         gid(IdKind::Document, self.model.id)
     }
     /// The pack it belongs to.
@@ -283,11 +304,24 @@ pub struct Workflow {
     model: workflows::Model,
 }
 
+impl Workflow {
+    /// One of the viewer's workflows, or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<Workflow>> {
+        let actor = actor(ctx).await?;
+        Ok(loaders(ctx)?
+            .workflows
+            .load_one(id)
+            .await?
+            .filter(|w| plexus_agents::policy::owns(&actor, w.owner_id))
+            .map(|model| Workflow { model }))
+    }
+}
+
 /// An orchestration of agents.
 #[Object]
 impl Workflow {
     /// Global id (`wf_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         gid(IdKind::Workflow, self.model.id)
     }
     /// Name.
@@ -333,11 +367,23 @@ pub struct WorkflowExecution {
     model: workflow_executions::Model,
 }
 
+impl WorkflowExecution {
+    /// One of the viewer's executions, or `None`.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<WorkflowExecution>> {
+        let actor = actor(ctx).await?;
+        match state(ctx)?.agents.execution(&actor, id).await {
+            Ok(model) => Ok(Some(WorkflowExecution { model })),
+            Err(DomainError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// One run of a workflow.
 #[Object]
 impl WorkflowExecution {
     /// Global id (`wfx_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         gid(IdKind::WorkflowExecution, self.model.id)
     }
     /// The workflow.
@@ -579,13 +625,7 @@ impl KnowledgeQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> ApiResult<Option<WorkflowExecution>> {
-        let actor = actor(ctx).await?;
-        let id = uuid_of(&id, IdKind::WorkflowExecution, "id")?;
-        match state(ctx)?.agents.execution(&actor, id).await {
-            Ok(model) => Ok(Some(WorkflowExecution { model })),
-            Err(DomainError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        WorkflowExecution::load(ctx, uuid_of(&id, IdKind::WorkflowExecution, "id")?).await
     }
 
     /// The system log, newest first (site admins only).
