@@ -171,6 +171,30 @@ pub fn check_tool_schema(schema: &Value) -> DomainResult<()> {
         .map_err(|e| DomainError::invalid("schema", format!("not a valid JSON Schema: {e}")))
 }
 
+/// `BAD_USER_INPUT` on `arguments` unless `args` satisfy the tool's JSON Schema (for tool
+/// calls, recorded by conversations).
+pub fn validate_arguments(schema: &Value, args: &Value) -> DomainResult<()> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| {
+        DomainError::internal(format!("a stored tool schema does not compile: {e}"))
+    })?;
+    let problems: Vec<String> = validator
+        .iter_errors(args)
+        .take(5)
+        .map(|e| format!("{} at `{}`", e, e.instance_path()))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "arguments",
+            format!(
+                "arguments do not match the tool's schema: {}",
+                problems.join("; ")
+            ),
+        ))
+    }
+}
+
 fn check_goals(goals: &[String]) -> DomainResult<Value> {
     if goals.len() > 100 {
         return Err(DomainError::invalid("goals", "at most 100 goals"));
@@ -998,4 +1022,32 @@ pub(crate) async fn set_task_status(
         .one(conn)
         .await?
         .ok_or_else(|| DomainError::not_found("task"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tool_schemas_and_arguments() {
+        let schema = json!({ "type": "object", "properties": { "q": { "type": "string" } }, "required": ["q"] });
+        assert!(check_tool_schema(&schema).is_ok());
+        for bad in [
+            json!(1),
+            json!({ "type": "nonsense" }),
+            json!({ "minLength": -1 }),
+        ] {
+            let e = check_tool_schema(&bad).unwrap_err();
+            assert_eq!(
+                (e.code(), e.field()),
+                ("BAD_USER_INPUT", Some("schema")),
+                "{bad}"
+            );
+        }
+        assert!(validate_arguments(&schema, &json!({ "q": "rust" })).is_ok());
+        let e = validate_arguments(&schema, &json!({ "q": 3 })).unwrap_err();
+        assert_eq!(e.field(), Some("arguments"));
+        assert!(validate_arguments(&schema, &json!({})).is_err());
+    }
 }
