@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_users;
 mod m20261122_000002_projects_graph;
+mod m20261122_000003_agents;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_users::Migration),
             Box::new(m20261122_000002_projects_graph::Migration),
+            Box::new(m20261122_000003_agents::Migration),
         ]
     }
 }

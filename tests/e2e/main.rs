@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod agents;
 mod auth;
 mod fixtures;
 mod fuzz;
 mod graph;
 mod hardening;
 mod http;
+mod knowledge;
 mod matrix;
 mod projects;
 mod realtime;

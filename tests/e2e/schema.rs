@@ -99,6 +99,18 @@ async fn drift_on(backend: Backend) {
         plexus_projects::entity::project_presence::Entity,
         plexus_graph::entity::nodes::Entity,
         plexus_graph::entity::edges::Entity,
+        plexus_agents::entity::agents::Entity,
+        plexus_agents::entity::agent_tools::Entity,
+        plexus_agents::entity::agent_knowledge_packs::Entity,
+        plexus_agents::entity::agent_tasks::Entity,
+        plexus_agents::entity::tools::Entity,
+        plexus_agents::entity::knowledge_packs::Entity,
+        plexus_agents::entity::documents::Entity,
+        plexus_agents::entity::memories::Entity,
+        plexus_agents::entity::workflows::Entity,
+        plexus_agents::entity::workflow_participants::Entity,
+        plexus_agents::entity::workflow_executions::Entity,
+        plexus_agents::entity::system_logs::Entity,
     );
     conn.close().await.unwrap();
     db.remove().await;

@@ -384,8 +384,8 @@ db_test!(
         let created = plexus_server::seed::run(&app.state).await.unwrap();
         assert_eq!(
             created,
-            4 + 1 + 3 + 2,
-            "4 accounts, the demo project, 3 nodes, 2 edges"
+            4 + 1 + 3 + 2 + 2 + 3,
+            "4 accounts, the demo project, 3 nodes, 2 edges, 2 tools, a pack, its document, the agent"
         );
         assert_eq!(plexus_server::seed::run(&app.state).await.unwrap(), 0);
         assert_eq!(app.count("users").await, 4);
@@ -430,5 +430,19 @@ db_test!(
             (Some("COMPLETED"), Some("gpt-4o"))
         );
         assert_eq!(first["children"].as_array().unwrap().len(), 2);
+        let v = app
+            .gql(
+                "{ agents { nodes { name model tools { name } knowledgePacks { name } } } }",
+                json!({}),
+                Some(&demo),
+            )
+            .await;
+        assert_eq!(
+            v["data"]["agents"]["nodes"],
+            json!([{ "name": "MonAgent", "model": "qwen2.5:7b",
+                "tools": [{ "name": "rag.search" }, { "name": "math.evaluate" }],
+                "knowledgePacks": [{ "name": "Elavira - Documentation" }] }]),
+            "{v}"
+        );
     }
 );

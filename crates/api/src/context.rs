@@ -26,6 +26,8 @@ pub struct ApiState {
     pub graph: plexus_graph::GraphService,
     /// Where committed changes are announced to subscribers.
     pub bus: std::sync::Arc<dyn plexus_core::events::EventBus>,
+    /// Agents, tools, knowledge and the task queue.
+    pub agents: plexus_agents::AgentsService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
     /// Sign-in and sign-up throttling.

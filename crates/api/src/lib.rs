@@ -1,11 +1,13 @@
 //! The GraphQL schema of Plexus: object types built from domain models, inputs, per-request
 //! loaders and the query/mutation roots. Resolvers call domain services; they hold no rules.
 
+pub mod agents;
 pub mod common;
 pub mod connection;
 pub mod context;
 pub mod error;
 pub mod graph;
+pub mod knowledge;
 pub mod loaders;
 pub mod node;
 pub mod projects;

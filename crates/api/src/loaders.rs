@@ -3,6 +3,9 @@
 //! request: their caches must not outlive the request or leak across actors.
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use plexus_agents::entity::{
+    agent_tasks, agents, knowledge_packs, memories, tools, workflow_participants, workflows,
+};
 use plexus_core::page::ChildPage;
 use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
@@ -222,6 +225,24 @@ pub struct Loaders {
     pub children: Batch<Uuid, Vec<Uuid>>,
     /// The live graph per project, for ancestors and descendants.
     pub dags: Batch<Uuid, Arc<Dag>>,
+    /// Agents by id (callers check ownership).
+    pub agents: Batch<Uuid, agents::Model>,
+    /// Tools per agent.
+    pub agent_tools: Batch<Uuid, Vec<tools::Model>>,
+    /// Knowledge packs per agent.
+    pub agent_packs: Batch<Uuid, Vec<knowledge_packs::Model>>,
+    /// Tasks by id (callers check ownership through the agent).
+    pub tasks: Batch<Uuid, agent_tasks::Model>,
+    /// Tasks per agent page.
+    pub task_pages: Batch<(Uuid, ChildPage), Page<agent_tasks::Model>>,
+    /// Task counts per agent.
+    pub task_counts: Batch<Uuid, u64>,
+    /// Live memories per agent page.
+    pub memory_pages: Batch<(Uuid, ChildPage), Page<memories::Model>>,
+    /// Workflows by id (callers check ownership).
+    pub workflows: Batch<Uuid, workflows::Model>,
+    /// Participants per workflow.
+    pub participants: Batch<Uuid, Vec<workflow_participants::Model>>,
 }
 
 impl Loaders {
@@ -303,6 +324,41 @@ impl Loaders {
                     .map(|(k, v)| (k, Arc::new(v)))
                     .collect())
             }),
+            agents: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.agents_by_ids(&ids).await?, |a| a.id))
+            }),
+            agent_tools: batch(state, gate, |s, ids| async move {
+                s.agents.tools_of(&ids).await
+            }),
+            agent_packs: batch(state, gate, |s, ids| async move {
+                s.agents.packs_of(&ids).await
+            }),
+            tasks: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.tasks_by_ids(&ids).await?, |t| t.id))
+            }),
+            task_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.agents.task_pages(&ids, page).await }
+                })
+                .await
+            }),
+            task_counts: batch(state, gate, |s, ids| async move {
+                s.agents.task_counts(&ids).await
+            }),
+            memory_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.agents.memory_pages(&ids, page).await }
+                })
+                .await
+            }),
+            workflows: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.workflows_by_ids(&ids).await?, |w| w.id))
+            }),
+            participants: batch(state, gate, |s, ids| async move {
+                s.agents.participants_of(&ids).await
+            }),
         }
     }
 
@@ -325,5 +381,14 @@ impl Loaders {
         self.parents.clear::<Uuid>();
         self.children.clear::<Uuid>();
         self.dags.clear::<Uuid>();
+        self.agents.clear::<Uuid>();
+        self.agent_tools.clear::<Uuid>();
+        self.agent_packs.clear::<Uuid>();
+        self.tasks.clear::<Uuid>();
+        self.task_pages.clear::<(Uuid, ChildPage)>();
+        self.task_counts.clear::<Uuid>();
+        self.memory_pages.clear::<(Uuid, ChildPage)>();
+        self.workflows.clear::<Uuid>();
+        self.participants.clear::<Uuid>();
     }
 }

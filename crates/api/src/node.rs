@@ -4,8 +4,10 @@
 use async_graphql::{Context, ID, Interface, Object};
 use plexus_core::{DomainError, GlobalId, IdKind};
 
+use crate::agents::{Agent, AgentTask, KnowledgePack, Tool};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
+use crate::knowledge::{Document, Memory, Workflow, WorkflowExecution};
 use crate::projects::Project;
 use crate::users::{User, load_user};
 
@@ -25,6 +27,22 @@ pub enum Node {
     GraphNode(GraphNode),
     /// An edge of a canvas.
     GraphEdge(GraphEdge),
+    /// An agent.
+    Agent(Agent),
+    /// A task of an agent.
+    AgentTask(AgentTask),
+    /// A tool.
+    Tool(Tool),
+    /// A knowledge pack.
+    KnowledgePack(KnowledgePack),
+    /// A document of a knowledge pack.
+    Document(Document),
+    /// A memory of an agent.
+    Memory(Memory),
+    /// A workflow.
+    Workflow(Workflow),
+    /// A run of a workflow.
+    WorkflowExecution(WorkflowExecution),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -36,6 +54,18 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::Project => Project::load(ctx, id.uuid).await?.map(Node::Project),
         IdKind::GraphNode => GraphNode::load(ctx, id.uuid).await?.map(Node::GraphNode),
         IdKind::GraphEdge => GraphEdge::load(ctx, id.uuid).await?.map(Node::GraphEdge),
+        IdKind::Agent => Agent::load(ctx, id.uuid).await?.map(Node::Agent),
+        IdKind::AgentTask => AgentTask::load(ctx, id.uuid).await?.map(Node::AgentTask),
+        IdKind::Tool => Tool::load(ctx, id.uuid).await?.map(Node::Tool),
+        IdKind::KnowledgePack => KnowledgePack::load(ctx, id.uuid)
+            .await?
+            .map(Node::KnowledgePack),
+        IdKind::Document => Document::load(ctx, id.uuid).await?.map(Node::Document),
+        IdKind::Memory => Memory::load(ctx, id.uuid).await?.map(Node::Memory),
+        IdKind::Workflow => Workflow::load(ctx, id.uuid).await?.map(Node::Workflow),
+        IdKind::WorkflowExecution => WorkflowExecution::load(ctx, id.uuid)
+            .await?
+            .map(Node::WorkflowExecution),
         // Types of later domains resolve here as they land.
         _ => None,
     })

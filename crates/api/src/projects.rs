@@ -108,7 +108,7 @@ impl Project {
     }
 }
 
-fn child_page(
+pub(crate) fn child_page(
     ctx: &Context<'_>,
     first: Option<i32>,
     after: Option<String>,
@@ -319,7 +319,7 @@ impl Project {
 type Loaders = Arc<crate::Loaders>;
 
 /// A lazy `totalCount` through a count loader.
-fn counter<F, Fut>(
+pub(crate) fn counter<F, Fut>(
     l: Loaders,
     id: uuid::Uuid,
     f: F,

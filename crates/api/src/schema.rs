@@ -2,19 +2,34 @@
 
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
+use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
+use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
 use crate::node::NodeQuery;
 use crate::projects::{ProjectsMutation, ProjectsQuery};
 use crate::users::{UsersMutation, UsersQuery};
 
 /// Every query root field.
 #[derive(MergedObject, Default)]
-pub struct Query(NodeQuery, UsersQuery, ProjectsQuery, GraphQuery);
+pub struct Query(
+    NodeQuery,
+    UsersQuery,
+    ProjectsQuery,
+    GraphQuery,
+    AgentsQuery,
+    KnowledgeQuery,
+);
 
 /// Every mutation root field.
 #[derive(MergedObject, Default)]
-pub struct Mutation(UsersMutation, ProjectsMutation, GraphMutation);
+pub struct Mutation(
+    UsersMutation,
+    ProjectsMutation,
+    GraphMutation,
+    AgentsMutation,
+    KnowledgeMutation,
+);
 
 /// Every subscription root field.
 #[derive(MergedSubscription, Default)]

@@ -122,8 +122,9 @@ async fn project_dag(conn: &impl ConnectionTrait, project_id: Uuid) -> DomainRes
     Ok(Dag::new(pairs))
 }
 
-/// A node and its project as the actor sees them; `NOT_FOUND` when either is hidden.
-async fn node_access(
+/// A node and its project as the actor sees them, read through `conn` (a transaction or
+/// the pool); `NOT_FOUND` when either is hidden. `deleted` picks deleted or live nodes.
+pub async fn node_access(
     conn: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
@@ -144,8 +145,9 @@ async fn node_access(
     Ok((node, access))
 }
 
-/// Marks every live descendant of `node` STALE (and bumps its version). Returns them.
-async fn propagate_stale(
+/// Marks every live descendant of `node` STALE (and bumps its version), through `conn`.
+/// Returns them.
+pub async fn propagate_stale(
     conn: &impl ConnectionTrait,
     project_id: Uuid,
     node: Uuid,

@@ -99,6 +99,7 @@ pub async fn state(
         users,
         projects: plexus_projects::ProjectsService::new(db.clone()),
         graph: plexus_graph::GraphService::new(db.clone()),
+        agents: plexus_agents::AgentsService::new(db.clone()),
         page_limits: PageLimits {
             default_size: config.default_page_size,
             max_size: config.max_page_size,
@@ -382,14 +383,38 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
     })
 }
 
+/// Hourly: purges expired memories and system logs older than the retention setting.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let agents = &state.api.agents;
+        match agents.purge_expired_memories().await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired memories purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = e.public_message(), "purging memories failed"),
+        }
+        let days = state.config.log_retention_days;
+        if days > 0 {
+            match agents.purge_logs(days).await {
+                Ok(n) if n > 0 => tracing::info!(purged = n, "old system logs purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = e.public_message(), "purging logs failed"),
+            }
+        }
+    }
+}
+
 /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = build(config).await?;
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let running = spawn(state).await?;
     tracing::info!(addr = %running.addr, "Plexus is serving GraphQL at http://{}/graphql", running.addr);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     running.shutdown();
+    housekeeping.abort();
     running.handle.await??;
     Ok(())
 }

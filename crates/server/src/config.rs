@@ -276,6 +276,14 @@ pub struct ConfigArgs {
     /// Serve Prometheus metrics at `GET /metrics`.
     #[arg(long, env = "PLEXUS_METRICS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub metrics: bool,
+    /// Days system logs are kept (0 keeps them forever); purged hourly with expired memories.
+    #[arg(
+        long,
+        env = "PLEXUS_LOG_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub log_retention_days: u32,
 }
 
 /// Validated configuration.
@@ -318,6 +326,8 @@ pub struct Config {
     pub max_recursive_depth: usize,
     pub slow_query_ms: u64,
     pub metrics: bool,
+    /// Days system logs are kept; 0 keeps them forever.
+    pub log_retention_days: u32,
 }
 
 /// The default database: `plexus.db` in the working directory, created on first start.
@@ -466,6 +476,7 @@ impl ConfigArgs {
             max_recursive_depth: self.max_recursive_depth,
             slow_query_ms: self.slow_query_ms,
             metrics: self.metrics,
+            log_retention_days: self.log_retention_days,
         })
     }
 }
@@ -509,6 +520,7 @@ impl Config {
             max_recursive_depth: 32,
             slow_query_ms: 500,
             metrics: true,
+            log_retention_days: 30,
         }
     }
 

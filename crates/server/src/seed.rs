@@ -1,5 +1,7 @@
 //! `plexus seed`: idempotent demo data from the seeds (`DATA-MODEL.md`): the chat seed's
-//! accounts and the NonLinear demo user with its demo project, nodes and edges (§6).
+//! accounts, the NonLinear demo user with its demo project, nodes and edges (§6), and the
+//! Elavira sample: the agent `MonAgent` with the shared tools `rag.search` and
+//! `math.evaluate` (owned by the site admin) and a knowledge pack with one document.
 
 use plexus_core::db::{begin_write, now};
 use plexus_core::{Actor, UserRole};
@@ -57,6 +59,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
     let users = &state.api.users;
     let mut created = 0;
     let mut demo = None;
+    let mut admin = None;
     for (email, password, role, first, last) in DEMO_USERS {
         let (user, new) = users
             .ensure_user(email, password, *role, first, last)
@@ -67,9 +70,12 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
         }
         if *email == "demo@nonlinear.app" {
             demo = Some(user);
+        } else if *email == "admin@example.com" {
+            admin = Some(user);
         }
     }
     let demo = demo.ok_or_else(|| anyhow::anyhow!("the demo user is missing"))?;
+    let admin = admin.ok_or_else(|| anyhow::anyhow!("the admin user is missing"))?;
     let actor = Actor::User {
         id: demo.id,
         role: UserRole::User,
@@ -92,7 +98,115 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
     if !exists {
         created += demo_project(state, &actor).await?;
     }
+    let admin = Actor::User {
+        id: admin.id,
+        role: UserRole::Admin,
+    };
+    created += elavira(state, &admin, &actor).await?;
     Ok(created)
+}
+
+/// Name of the Elavira sample agent.
+pub const ELAVIRA_AGENT: &str = "MonAgent";
+
+/// The Elavira sample (`elavira-agents-database.md`): shared tools, a pack, an agent.
+async fn elavira(state: &AppState, admin: &Actor, demo: &Actor) -> anyhow::Result<usize> {
+    use plexus_agents::entity::{agents, tools};
+    use plexus_agents::knowledge::NewDocument;
+    use plexus_agents::service::{NewAgent, NewKnowledgePack, NewTool};
+    let svc = &state.api.agents;
+    let demo_id = demo.user_id().unwrap_or_default();
+    let have_agent = agents::Entity::find()
+        .filter(agents::Column::OwnerId.eq(demo_id))
+        .filter(agents::Column::Name.eq(ELAVIRA_AGENT))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if have_agent {
+        return Ok(0);
+    }
+    let mut created = 0;
+    let specs = [
+        (
+            "rag.search",
+            "Recherche dans les packs de connaissances",
+            json!({ "type": "object", "properties": { "query": { "type": "string" }, "limit": { "type": "integer", "minimum": 1 } }, "required": ["query"] }),
+        ),
+        (
+            "math.evaluate",
+            "Évalue une expression mathématique",
+            json!({ "type": "object", "properties": { "expression": { "type": "string" } }, "required": ["expression"] }),
+        ),
+    ];
+    let mut tool_ids = vec![];
+    for (name, description, schema) in specs {
+        let existing = tools::Entity::find()
+            .filter(tools::Column::OwnerId.eq(admin.user_id().unwrap_or_default()))
+            .filter(tools::Column::Name.eq(name))
+            .one(&state.db)
+            .await?;
+        let tool = match existing {
+            Some(t) => t,
+            None => {
+                created += 1;
+                let new = NewTool {
+                    name: name.into(),
+                    description: description.into(),
+                    schema,
+                    is_active: true,
+                };
+                svc.create_tool(admin, new).await.map_err(fail)?
+            }
+        };
+        tool_ids.push(tool.id);
+    }
+    let pack = svc
+        .create_pack(
+            demo,
+            NewKnowledgePack {
+                name: "Elavira - Documentation".into(),
+                description: Some("Documentation d'Elavira Agents".into()),
+                path: Some("knowledge/elavira".into()),
+                metadata: None,
+                is_active: true,
+            },
+        )
+        .await
+        .map_err(fail)?;
+    svc.add_document(
+        demo,
+        NewDocument {
+            knowledge_pack_id: pack.id,
+            source: "docs/database.md".into(),
+            title: Some("Base de données Prisma - Elavira Agents".into()),
+            author: None,
+            content: "Elavira Agents utilise PostgreSQL pour gérer les agents, conversations, messages, outils, connaissances, mémoire, workflows et logs.".into(),
+            metadata: None,
+            embedding: None,
+        },
+    )
+    .await
+    .map_err(fail)?;
+    svc.create_agent(
+        demo,
+        NewAgent {
+            name: ELAVIRA_AGENT.into(),
+            kind: "assistant".into(),
+            role: Some("Assistant spécialisé".into()),
+            description: None,
+            model: Some("qwen2.5:7b".into()),
+            goals: vec![],
+            config: None,
+            authorizations: Some(json!({})),
+            style: None,
+            tool_ids,
+            knowledge_pack_ids: vec![pack.id],
+            is_active: true,
+        },
+    )
+    .await
+    .map_err(fail)?;
+    Ok(created + 3)
 }
 
 async fn demo_project(state: &AppState, actor: &Actor) -> anyhow::Result<usize> {
