@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users;
 mod m20261122_000002_projects_graph;
 mod m20261122_000003_agents;
+mod util;
 
 /// Every migration, in order.
 pub struct Migrator;

@@ -4,6 +4,7 @@
 //! migrations, which can reference those tables (`ALTER TABLE … ADD COLUMN … REFERENCES`
 //! works on both backends).
 
+use crate::util::index;
 use sea_orm_migration::{prelude::*, schema::*};
 
 #[derive(DeriveMigrationName)]
@@ -60,15 +61,6 @@ enum Notifications {
     CreatedAt,
 }
 
-fn index(name: &str, table: impl IntoIden, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    stmt.to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
@@ -101,7 +93,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("idx_users_deleted_at", Users::Table, &["deleted_at"]))
+            .create_index(index(
+                "idx_users_deleted_at",
+                Users::Table,
+                &["deleted_at"],
+                false,
+            ))
             .await?;
 
         manager
@@ -132,7 +129,7 @@ impl MigrationTrait for Migration {
             ("idx_refresh_tokens_expires_at", &["expires_at"][..]),
         ] {
             manager
-                .create_index(index(name, RefreshTokens::Table, cols))
+                .create_index(index(name, RefreshTokens::Table, cols, false))
                 .await?;
         }
 
@@ -171,7 +168,7 @@ impl MigrationTrait for Migration {
             ("idx_notifications_expires_at", &["expires_at"][..]),
         ] {
             manager
-                .create_index(index(name, Notifications::Table, cols))
+                .create_index(index(name, Notifications::Table, cols, false))
                 .await?;
         }
         Ok(())

@@ -4,6 +4,7 @@
 use sea_orm_migration::{prelude::*, schema::*};
 
 use crate::m20261122_000001_users::Users;
+use crate::util::{fk, index};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -74,37 +75,6 @@ enum Edges {
     SourceId,
     TargetId,
     CreatedAt,
-}
-
-fn fk(
-    name: &str,
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-    on_delete: ForeignKeyAction,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(on_delete)
-        .to_owned()
-}
-
-fn index(
-    name: &str,
-    table: impl IntoIden,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    if unique {
-        stmt.unique();
-    }
-    stmt.to_owned()
 }
 
 #[async_trait::async_trait]

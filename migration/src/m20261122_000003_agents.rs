@@ -5,6 +5,7 @@
 //! Embeddings are stored as a binary blob of little-endian `f32` (BLOB on SQLite, bytea on
 //! PostgreSQL): portable, half the size of a JSON array and decoded without parsing.
 
+use crate::util::{fk, index};
 use sea_orm_migration::{prelude::*, schema::*};
 
 use crate::m20261122_000001_users::Users;
@@ -175,37 +176,6 @@ enum SystemLogs {
     Metadata,
     ActorId,
     CreatedAt,
-}
-
-fn fk(
-    name: &str,
-    from: (impl IntoIden, impl IntoIden),
-    to: (impl IntoIden, impl IntoIden),
-    on_delete: ForeignKeyAction,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(name)
-        .from(from.0, from.1)
-        .to(to.0, to.1)
-        .on_delete(on_delete)
-        .to_owned()
-}
-
-fn index(
-    name: &str,
-    table: impl IntoIden,
-    cols: &[&'static str],
-    unique: bool,
-) -> IndexCreateStatement {
-    let mut stmt = Index::create();
-    stmt.name(name).table(table);
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    if unique {
-        stmt.unique();
-    }
-    stmt.to_owned()
 }
 
 #[async_trait::async_trait]
