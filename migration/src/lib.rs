@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_users;
 mod m20261122_000002_projects_graph;
 mod m20261122_000003_agents;
+mod m20261122_000004_conversations;
 mod util;
 
 /// Every migration, in order.
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_users::Migration),
             Box::new(m20261122_000002_projects_graph::Migration),
             Box::new(m20261122_000003_agents::Migration),
+            Box::new(m20261122_000004_conversations::Migration),
         ]
     }
 }

@@ -15,7 +15,7 @@ use crate::m20261122_000002_projects_graph::Nodes;
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Agents {
+pub enum Agents {
     Table,
     Id,
     OwnerId,
@@ -34,7 +34,7 @@ enum Agents {
 }
 
 #[derive(DeriveIden)]
-enum Tools {
+pub enum Tools {
     Table,
     Id,
     OwnerId,
