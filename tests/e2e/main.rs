@@ -5,6 +5,7 @@
 
 mod agents;
 mod auth;
+mod faults;
 mod fixtures;
 mod fuzz;
 mod graph;

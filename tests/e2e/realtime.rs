@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect_to(addr: std::net::SocketAddr, protocol: &str) -> Socket {
+pub(crate) async fn connect_to(addr: std::net::SocketAddr, protocol: &str) -> Socket {
     let mut req = format!("ws://{addr}/graphql/ws")
         .into_client_request()
         .unwrap();
@@ -45,7 +45,7 @@ async fn recv(ws: &mut Socket) -> Value {
 }
 
 /// Waits for the server to close the socket; returns the close code.
-async fn closed_with(ws: &mut Socket) -> u16 {
+pub(crate) async fn closed_with(ws: &mut Socket) -> u16 {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await
@@ -59,7 +59,7 @@ async fn closed_with(ws: &mut Socket) -> u16 {
     }
 }
 
-async fn init(ws: &mut Socket, token: Option<&str>) {
+pub(crate) async fn init(ws: &mut Socket, token: Option<&str>) {
     let payload = token.map_or(
         json!({}),
         |t| json!({ "authorization": format!("Bearer {t}") }),
@@ -83,7 +83,7 @@ const EVENTS: &str = "subscription($id: ID!) { projectEvents(projectId: $id) { _
   ... on PresenceChanged { presence { user { id } cursor { x } } }
   ... on ProjectDeleted { deletedId } } }";
 
-async fn subscribe(ws: &mut Socket, id: &str, project: &str) {
+pub(crate) async fn subscribe(ws: &mut Socket, id: &str, project: &str) {
     send(ws, json!({ "id": id, "type": "subscribe", "payload": { "query": EVENTS, "variables": { "id": project } } })).await;
 }
 

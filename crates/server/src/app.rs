@@ -12,10 +12,12 @@ use plexus_core::page::PageLimits;
 use plexus_users::{AuthSettings, TokenKeys, UsersService};
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -38,9 +40,11 @@ pub struct AppState {
     pub api: ApiState,
     /// The database pool.
     pub db: DatabaseConnection,
-    /// The validated configuration.
     /// Open WebSocket connections per user.
     pub ws_users: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>>,
+    /// Shutdown coordination.
+    pub lifecycle: Arc<Lifecycle>,
+    /// The validated configuration.
     pub config: Arc<Config>,
     /// Automatic Persisted Queries.
     pub apq: Arc<ApqCache>,
@@ -129,6 +133,7 @@ pub async fn state(
             max_fields: config.max_complexity,
         },
         ws_users: Default::default(),
+        lifecycle: Arc::new(Lifecycle::new()),
         config: Arc::new(config),
     })
 }
@@ -342,19 +347,71 @@ fn cors(config: &Config) -> CorsLayer {
     }
 }
 
+/// Shutdown coordination: whether the server is stopping, how many WebSockets are still
+/// open (axum's graceful shutdown does not wait for upgraded connections), and whether it
+/// has stopped.
+#[derive(Debug)]
+pub struct Lifecycle {
+    stopping: watch::Sender<bool>,
+    sockets: watch::Sender<usize>,
+    stopped: watch::Sender<bool>,
+}
+
+impl Lifecycle {
+    fn new() -> Self {
+        Self {
+            stopping: watch::Sender::new(false),
+            sockets: watch::Sender::new(0),
+            stopped: watch::Sender::new(false),
+        }
+    }
+
+    /// Resolves once shutdown has begun (at once if it already has).
+    pub async fn stopping(&self) {
+        let _ = self.stopping.subscribe().wait_for(|s| *s).await;
+    }
+
+    /// Counts an open WebSocket until the guard is dropped.
+    pub fn socket_opened(self: &Arc<Self>) -> SocketGuard {
+        self.sockets.send_modify(|n| *n += 1);
+        SocketGuard(self.clone())
+    }
+
+    async fn sockets_closed(&self) {
+        let _ = self.sockets.subscribe().wait_for(|n| *n == 0).await;
+    }
+}
+
+/// An open WebSocket, counted by [`Lifecycle`] while it lives.
+#[derive(Debug)]
+pub struct SocketGuard(Arc<Lifecycle>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.sockets.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// A running server.
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
     /// Resolves when the server has stopped.
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl Running {
-    /// Asks the server to stop after finishing in-flight requests.
+    /// Begins a graceful shutdown: no new connections; in-flight requests finish; every
+    /// WebSocket is closed with 1001 (going away) so clients reconnect elsewhere — all within
+    /// `PLEXUS_SHUTDOWN_TIMEOUT_SECS`, after which what remains is dropped.
     pub fn shutdown(&self) {
-        let _ = self.shutdown.send(true);
+        self.lifecycle.stopping.send_replace(true);
+    }
+
+    /// Resolves once the server has stopped (for callers that cannot own `handle`).
+    pub async fn stopped(&self) {
+        let _ = self.lifecycle.stopped.subscribe().wait_for(|s| *s).await;
     }
 }
 
@@ -364,22 +421,40 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let lifecycle = state.lifecycle.clone();
+    let grace = state.config.shutdown_timeout;
     let app = router(state);
+    let l = lifecycle.clone();
     let handle = tokio::spawn(async move {
-        axum::serve(
+        let stop = l.clone();
+        let serving = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        })
-        .await
+        .with_graceful_shutdown(async move { stop.stopping().await })
+        .into_future();
+        tokio::pin!(serving);
+        let result = tokio::select! {
+            r = &mut serving => r,
+            () = l.stopping() => {
+                let drain = async {
+                    let r = (&mut serving).await;
+                    l.sockets_closed().await;
+                    r
+                };
+                tokio::time::timeout(grace, drain).await.unwrap_or_else(|_| {
+                    tracing::warn!(?grace, "shutdown grace period over: dropping what is left");
+                    Ok(())
+                })
+            }
+        };
+        l.stopped.send_replace(true);
+        result
     });
     Ok(Running {
         addr,
         handle,
-        shutdown: tx,
+        lifecycle,
     })
 }
 

@@ -149,6 +149,15 @@ pub struct ConfigArgs {
     )]
     pub ws_init_timeout_secs: u64,
 
+    /// Seconds a shutdown waits for in-flight requests and WebSocket close handshakes.
+    #[arg(
+        long,
+        env = "PLEXUS_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub shutdown_timeout_secs: u64,
+
     /// Most subscriptions one WebSocket connection may hold at once.
     #[arg(
         long,
@@ -309,6 +318,7 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     pub auto_migrate: bool,
     pub ws_init_timeout: std::time::Duration,
+    pub shutdown_timeout: std::time::Duration,
     pub ws_max_subscriptions: usize,
     pub ws_max_connections_per_user: usize,
     pub trust_proxy: bool,
@@ -378,6 +388,7 @@ impl ConfigArgs {
         positive("PLEXUS_DB_MAX_CONNECTIONS", self.db_max_connections as u64)?;
         positive("PLEXUS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
         positive("PLEXUS_WS_INIT_TIMEOUT_SECS", self.ws_init_timeout_secs)?;
+        positive("PLEXUS_SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout_secs)?;
         positive(
             "PLEXUS_WS_MAX_SUBSCRIPTIONS",
             self.ws_max_subscriptions as u64,
@@ -460,6 +471,7 @@ impl ConfigArgs {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             auto_migrate: self.auto_migrate,
             ws_init_timeout: std::time::Duration::from_secs(self.ws_init_timeout_secs),
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             ws_max_subscriptions: self.ws_max_subscriptions,
             ws_max_connections_per_user: self.ws_max_connections_per_user,
             trust_proxy: self.trust_proxy,
@@ -503,6 +515,7 @@ impl Config {
             request_timeout: std::time::Duration::from_secs(30),
             auto_migrate: true,
             ws_init_timeout: std::time::Duration::from_secs(10),
+            shutdown_timeout: std::time::Duration::from_secs(10),
             ws_max_subscriptions: 100,
             ws_max_connections_per_user: 20,
             trust_proxy: false,

@@ -1,7 +1,8 @@
 //! GraphQL over WebSocket at `GET /graphql/ws`: the `graphql-transport-ws` protocol to the
 //! letter (close codes 4400 invalid message, 4401 subscribe before ack, 4403 bad
 //! credentials, 4408 no `connection_init` in time, 4409 duplicate subscription id, 4429
-//! repeated `connection_init`; ping answered with pong), and the legacy `graphql-ws`
+//! repeated `connection_init`; ping answered with pong; 1001 when the server shuts down),
+//! and the legacy `graphql-ws`
 //! (subscriptions-transport-ws) protocol. Credentials come from the `connection_init`
 //! payload: `{"authorization": "Bearer …"}`.
 //!
@@ -105,8 +106,15 @@ impl Connection {
         let (control_tx, mut control) = mpsc::unbounded_channel::<Control>();
         let init_deadline = tokio::time::sleep(self.app.config.ws_init_timeout);
         tokio::pin!(init_deadline);
+        let lifecycle = self.app.lifecycle.clone();
+        let _open = lifecycle.socket_opened();
+        let stopping = lifecycle.stopping();
+        tokio::pin!(stopping);
         let close = loop {
             tokio::select! {
+                () = &mut stopping => {
+                    break Some((1001, "Server is shutting down".to_string()));
+                }
                 _ = &mut init_deadline, if self.credentials.is_none() => {
                     break Some((4408, "Connection initialisation timeout".to_string()));
                 }
