@@ -5,6 +5,7 @@
 
 mod agents;
 mod auth;
+mod conversations;
 mod faults;
 mod fixtures;
 mod fuzz;

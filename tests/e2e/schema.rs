@@ -111,6 +111,9 @@ async fn drift_on(backend: Backend) {
         plexus_agents::entity::workflow_participants::Entity,
         plexus_agents::entity::workflow_executions::Entity,
         plexus_agents::entity::system_logs::Entity,
+        plexus_conversations::entity::conversations::Entity,
+        plexus_conversations::entity::messages::Entity,
+        plexus_conversations::entity::tool_calls::Entity,
     );
     conn.close().await.unwrap();
     db.remove().await;

@@ -384,8 +384,8 @@ db_test!(
         let created = plexus_server::seed::run(&app.state).await.unwrap();
         assert_eq!(
             created,
-            4 + 1 + 3 + 2 + 2 + 3,
-            "4 accounts, the demo project, 3 nodes, 2 edges, 2 tools, a pack, its document, the agent"
+            4 + 1 + 3 + 2 + 2 + 3 + 3,
+            "4 accounts, the demo project, 3 nodes, 2 edges, 2 tools, a pack, its document, the agent, a conversation and its 2 messages"
         );
         assert_eq!(plexus_server::seed::run(&app.state).await.unwrap(), 0);
         assert_eq!(app.count("users").await, 4);
@@ -408,6 +408,20 @@ db_test!(
         ] {
             app.login(email, password).await;
         }
+        let user = app.login("user@example.com", "User123!").await;
+        let v = app
+            .gql(
+                "{ viewer { totalTokensUsed } conversations { nodes { title messages { nodes { role tokens } } } } }",
+                json!({}),
+                Some(&user),
+            )
+            .await;
+        assert_eq!(
+            v["data"],
+            json!({ "viewer": { "totalTokensUsed": 24 }, "conversations": { "nodes": [{ "title": "Welcome",
+                "messages": { "nodes": [{ "role": "USER", "tokens": null }, { "role": "ASSISTANT", "tokens": 24 }] } }] } }),
+            "the chat seed's conversation"
+        );
         let demo = app.login("demo@nonlinear.app", "DemoPassword123!").await;
         let q = "{ viewer { username preferences } projects { nodes { name nodeCount edgeCount viewerRole
         nodes { nodes { status llmModel children { prompt } } } } } }";

@@ -122,7 +122,7 @@ pub struct NewTask {
     pub metadata: Option<Value>,
 }
 
-pub(crate) fn check_text(field: &str, v: &str, min: usize, max: usize) -> DomainResult<()> {
+pub fn check_text(field: &str, v: &str, min: usize, max: usize) -> DomainResult<()> {
     let n = v.chars().count();
     if n < min || n > max {
         return Err(DomainError::invalid(
@@ -137,7 +137,7 @@ pub(crate) fn check_text(field: &str, v: &str, min: usize, max: usize) -> Domain
     Ok(())
 }
 
-pub(crate) fn check_object(field: &str, v: &Value) -> DomainResult<()> {
+pub fn check_object(field: &str, v: &Value) -> DomainResult<()> {
     if !v.is_object() {
         return Err(DomainError::invalid(
             field,
@@ -147,7 +147,7 @@ pub(crate) fn check_object(field: &str, v: &Value) -> DomainResult<()> {
     check_size(field, v)
 }
 
-pub(crate) fn check_size(field: &str, v: &Value) -> DomainResult<()> {
+pub fn check_size(field: &str, v: &Value) -> DomainResult<()> {
     if v.to_string().len() > 256 * 1024 {
         return Err(DomainError::invalid(
             field,
@@ -265,6 +265,20 @@ fn visible_tools(user: Uuid) -> Select<tools::Entity> {
     )
 }
 
+/// A tool `actor` may see (their own or a shared one of a site admin), or `NOT_FOUND`.
+pub async fn visible_tool(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> DomainResult<tools::Model> {
+    let user = actor.require_user()?;
+    visible_tools(user)
+        .filter(tools::Column::Id.eq(id))
+        .one(conn)
+        .await?
+        .ok_or_else(|| DomainError::not_found("tool"))
+}
+
 /// Knowledge packs `user` may see: their own and the shared ones of site admins.
 pub(crate) fn visible_packs(user: Uuid) -> Select<knowledge_packs::Entity> {
     knowledge_packs::Entity::find().filter(
@@ -275,7 +289,7 @@ pub(crate) fn visible_packs(user: Uuid) -> Select<knowledge_packs::Entity> {
 }
 
 /// The actor's agent, or `NOT_FOUND`.
-pub(crate) async fn own_agent(
+pub async fn own_agent(
     conn: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
@@ -717,6 +731,14 @@ impl AgentsService {
             return Ok(vec![]);
         };
         Ok(visible_tools(user)
+            .filter(tools::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Tools by id, whoever owns them (for loaders; callers check visibility).
+    pub async fn tools_by_ids_unchecked(&self, ids: &[Uuid]) -> DomainResult<Vec<tools::Model>> {
+        Ok(tools::Entity::find()
             .filter(tools::Column::Id.is_in(ids.iter().copied()))
             .all(&self.db)
             .await?)

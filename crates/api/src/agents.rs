@@ -202,6 +202,18 @@ impl Agent {
     ) -> ApiResult<Connection<crate::knowledge::Memory>> {
         crate::knowledge::agent_memories(ctx, self.model.id, first, after, last, before).await
     }
+    /// Its conversations, in creation order.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<crate::conversations::Conversation>> {
+        crate::conversations::agent_conversations(ctx, self.model.id, first, after, last, before)
+            .await
+    }
     /// When the agent was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.to_utc()

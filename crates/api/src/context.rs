@@ -28,6 +28,8 @@ pub struct ApiState {
     pub bus: std::sync::Arc<dyn plexus_core::events::EventBus>,
     /// Agents, tools, knowledge and the task queue.
     pub agents: plexus_agents::AgentsService,
+    /// Conversations, messages and tool calls.
+    pub conversations: plexus_conversations::ConversationsService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
     /// Sign-in and sign-up throttling.

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod common;
 pub mod connection;
 pub mod context;
+pub mod conversations;
 pub mod error;
 pub mod graph;
 pub mod knowledge;

@@ -6,6 +6,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use plexus_agents::entity::{
     agent_tasks, agents, knowledge_packs, memories, tools, workflow_participants, workflows,
 };
+use plexus_conversations::entity::{conversations, messages, tool_calls};
 use plexus_core::page::ChildPage;
 use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
@@ -243,6 +244,28 @@ pub struct Loaders {
     pub workflows: Batch<Uuid, workflows::Model>,
     /// Participants per workflow.
     pub participants: Batch<Uuid, Vec<workflow_participants::Model>>,
+    /// Tools by id (callers check visibility).
+    pub tools: Batch<Uuid, tools::Model>,
+    /// Live conversations by id (callers check access).
+    pub conversations: Batch<Uuid, conversations::Model>,
+    /// Live conversations per agent page.
+    pub agent_conversation_pages: Batch<(Uuid, ChildPage), Page<conversations::Model>>,
+    /// Live conversation counts per agent.
+    pub agent_conversation_counts: Batch<Uuid, u64>,
+    /// Live messages by id (callers check access through the conversation).
+    pub messages: Batch<Uuid, messages::Model>,
+    /// Live messages per conversation page.
+    pub message_pages: Batch<(Uuid, ChildPage), Page<messages::Model>>,
+    /// Live message counts per conversation.
+    pub message_counts: Batch<Uuid, u64>,
+    /// Tool calls by id (callers check access through the conversation).
+    pub tool_calls: Batch<Uuid, tool_calls::Model>,
+    /// Tool calls per conversation page.
+    pub tool_call_pages: Batch<(Uuid, ChildPage), Page<tool_calls::Model>>,
+    /// Tool call counts per conversation.
+    pub tool_call_counts: Batch<Uuid, u64>,
+    /// Tool calls per message.
+    pub message_tool_calls: Batch<Uuid, Vec<tool_calls::Model>>,
 }
 
 impl Loaders {
@@ -359,6 +382,57 @@ impl Loaders {
             participants: batch(state, gate, |s, ids| async move {
                 s.agents.participants_of(&ids).await
             }),
+            tools: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.agents.tools_by_ids_unchecked(&ids).await?, |t| {
+                    t.id
+                }))
+            }),
+            conversations: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.conversations.by_ids(&ids).await?, |c| c.id))
+            }),
+            agent_conversation_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.conversations.agent_conversation_pages(&ids, page).await }
+                })
+                .await
+            }),
+            agent_conversation_counts: batch(state, gate, |s, ids| async move {
+                s.conversations.agent_conversation_counts(&ids).await
+            }),
+            messages: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.conversations.messages_by_ids(&ids).await?, |m| {
+                    m.id
+                }))
+            }),
+            message_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.conversations.message_pages(&ids, page).await }
+                })
+                .await
+            }),
+            message_counts: batch(state, gate, |s, ids| async move {
+                s.conversations.message_counts(&ids).await
+            }),
+            tool_calls: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.conversations.tool_calls_by_ids(&ids).await?, |t| {
+                    t.id
+                }))
+            }),
+            tool_call_pages: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.conversations.tool_call_pages(&ids, page).await }
+                })
+                .await
+            }),
+            tool_call_counts: batch(state, gate, |s, ids| async move {
+                s.conversations.tool_call_counts(&ids).await
+            }),
+            message_tool_calls: batch(state, gate, |s, ids| async move {
+                s.conversations.tool_calls_of_messages(&ids).await
+            }),
         }
     }
 
@@ -390,5 +464,16 @@ impl Loaders {
         self.memory_pages.clear::<(Uuid, ChildPage)>();
         self.workflows.clear::<Uuid>();
         self.participants.clear::<Uuid>();
+        self.tools.clear::<Uuid>();
+        self.conversations.clear::<Uuid>();
+        self.agent_conversation_pages.clear::<(Uuid, ChildPage)>();
+        self.agent_conversation_counts.clear::<Uuid>();
+        self.messages.clear::<Uuid>();
+        self.message_pages.clear::<(Uuid, ChildPage)>();
+        self.message_counts.clear::<Uuid>();
+        self.tool_calls.clear::<Uuid>();
+        self.tool_call_pages.clear::<(Uuid, ChildPage)>();
+        self.tool_call_counts.clear::<Uuid>();
+        self.message_tool_calls.clear::<Uuid>();
     }
 }

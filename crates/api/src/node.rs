@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Interface, Object};
 use plexus_core::{DomainError, GlobalId, IdKind};
 
 use crate::agents::{Agent, AgentTask, KnowledgePack, Tool};
+use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::knowledge::{Document, Memory, Workflow, WorkflowExecution};
@@ -43,6 +44,12 @@ pub enum Node {
     Workflow(Workflow),
     /// A run of a workflow.
     WorkflowExecution(WorkflowExecution),
+    /// A conversation.
+    Conversation(Conversation),
+    /// A message of a conversation.
+    Message(Message),
+    /// A tool call made in a conversation.
+    ToolCall(ToolCall),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -66,6 +73,11 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::WorkflowExecution => WorkflowExecution::load(ctx, id.uuid)
             .await?
             .map(Node::WorkflowExecution),
+        IdKind::Conversation => Conversation::load(ctx, id.uuid)
+            .await?
+            .map(Node::Conversation),
+        IdKind::Message => Message::load(ctx, id.uuid).await?.map(Node::Message),
+        IdKind::ToolCall => ToolCall::load(ctx, id.uuid).await?.map(Node::ToolCall),
         // Types of later domains resolve here as they land.
         _ => None,
     })

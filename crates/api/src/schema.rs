@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
+use crate::conversations::{ConversationsMutation, ConversationsQuery};
 use crate::graph::{GraphMutation, GraphQuery};
 use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
 use crate::node::NodeQuery;
@@ -19,6 +20,7 @@ pub struct Query(
     GraphQuery,
     AgentsQuery,
     KnowledgeQuery,
+    ConversationsQuery,
 );
 
 /// Every mutation root field.
@@ -29,6 +31,7 @@ pub struct Mutation(
     GraphMutation,
     AgentsMutation,
     KnowledgeMutation,
+    ConversationsMutation,
 );
 
 /// Every subscription root field.

@@ -104,6 +104,7 @@ pub async fn state(
         projects: plexus_projects::ProjectsService::new(db.clone()),
         graph: plexus_graph::GraphService::new(db.clone()),
         agents: plexus_agents::AgentsService::new(db.clone()),
+        conversations: plexus_conversations::ConversationsService::new(db.clone()),
         page_limits: PageLimits {
             default_size: config.default_page_size,
             max_size: config.max_page_size,

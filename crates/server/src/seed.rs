@@ -1,7 +1,8 @@
 //! `plexus seed`: idempotent demo data from the seeds (`DATA-MODEL.md`): the chat seed's
 //! accounts, the NonLinear demo user with its demo project, nodes and edges (§6), and the
 //! Elavira sample: the agent `MonAgent` with the shared tools `rag.search` and
-//! `math.evaluate` (owned by the site admin) and a knowledge pack with one document.
+//! `math.evaluate` (owned by the site admin) and a knowledge pack with one document; and the
+//! chat seed's sample conversation of `user@example.com`.
 
 use plexus_core::db::{begin_write, now};
 use plexus_core::{Actor, UserRole};
@@ -60,6 +61,7 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
     let mut created = 0;
     let mut demo = None;
     let mut admin = None;
+    let mut regular = None;
     for (email, password, role, first, last) in DEMO_USERS {
         let (user, new) = users
             .ensure_user(email, password, *role, first, last)
@@ -72,6 +74,8 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
             demo = Some(user);
         } else if *email == "admin@example.com" {
             admin = Some(user);
+        } else if *email == "user@example.com" {
+            regular = Some(user);
         }
     }
     let demo = demo.ok_or_else(|| anyhow::anyhow!("the demo user is missing"))?;
@@ -103,7 +107,72 @@ pub async fn run(state: &AppState) -> anyhow::Result<usize> {
         role: UserRole::Admin,
     };
     created += elavira(state, &admin, &actor).await?;
+    if let Some(regular) = regular {
+        let regular = Actor::User {
+            id: regular.id,
+            role: UserRole::User,
+        };
+        created += chat(state, &regular).await?;
+    }
     Ok(created)
+}
+
+/// Title of the chat seed's sample conversation.
+pub const CHAT_CONVERSATION: &str = "Welcome";
+
+/// The chat seed's sample: a conversation of `user@example.com` with a question and an
+/// answer (whose tokens count towards the user's total).
+async fn chat(state: &AppState, user: &Actor) -> anyhow::Result<usize> {
+    use plexus_conversations::entity::conversations;
+    use plexus_conversations::service::{MessageRole, NewConversation, NewMessage};
+    let exists = conversations::Entity::find()
+        .filter(conversations::Column::UserId.eq(user.user_id().unwrap_or_default()))
+        .filter(conversations::Column::Title.eq(CHAT_CONVERSATION))
+        .one(&state.db)
+        .await?
+        .is_some();
+    if exists {
+        return Ok(0);
+    }
+    let svc = &state.api.conversations;
+    let conv = svc
+        .create(
+            user,
+            NewConversation {
+                title: Some(CHAT_CONVERSATION.into()),
+                metadata: Some(json!({ "source": "seed" })),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(fail)?;
+    let messages = [
+        (MessageRole::User, "Hello! What can Plexus do?", None, None),
+        (
+            MessageRole::Assistant,
+            "Plexus gives the canvas, the agents and this chat one GraphQL API over one database.",
+            Some(24),
+            Some("qwen2.5:7b"),
+        ),
+    ];
+    for (role, content, tokens, model) in messages {
+        svc.send(
+            user,
+            NewMessage {
+                conversation_id: conv.id,
+                role,
+                content: content.into(),
+                tokens,
+                model: model.map(Into::into),
+                agent_id: None,
+                metadata: None,
+                streaming: false,
+            },
+        )
+        .await
+        .map_err(fail)?;
+    }
+    Ok(3)
 }
 
 /// Name of the Elavira sample agent.
