@@ -13,6 +13,7 @@ mod graph;
 mod hardening;
 mod http;
 mod knowledge;
+mod live;
 mod matrix;
 mod projects;
 mod realtime;

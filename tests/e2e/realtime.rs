@@ -24,12 +24,12 @@ pub(crate) async fn connect_to(addr: std::net::SocketAddr, protocol: &str) -> So
     ws
 }
 
-async fn send(ws: &mut Socket, v: Value) {
+pub(crate) async fn send(ws: &mut Socket, v: Value) {
     ws.send(Message::Text(v.to_string().into())).await.unwrap();
 }
 
 /// The next JSON message (pings from the server are not expected).
-async fn recv(ws: &mut Socket) -> Value {
+pub(crate) async fn recv(ws: &mut Socket) -> Value {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
             .await

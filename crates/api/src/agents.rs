@@ -17,11 +17,12 @@ use uuid::Uuid;
 
 use crate::common::{gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, state};
+use crate::context::{actor, loaders, publish, publish_chunk, state};
 use crate::error::ApiResult;
 use crate::graph::GraphNode;
 use crate::projects::{DeletePayload, child_page, counter};
 use crate::users::{User, patch};
+use plexus_core::events::{EventKind, Topic};
 
 /// Where a task is in its agent's queue.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -1181,6 +1182,13 @@ impl AgentsMutation {
             .agents
             .request_generation(&actor, node, agent)
             .await?;
+        publish(
+            ctx,
+            node.project_id,
+            EventKind::GraphNodeUpdated,
+            vec![node.id],
+        )
+        .await?;
         Ok(RequestNodeGenerationPayload {
             node: GraphNode::new(node),
             task: AgentTask::new(task),
@@ -1199,6 +1207,15 @@ impl AgentsMutation {
             .agents
             .append_response(&actor, node, &input.chunk)
             .await?;
+        publish_chunk(
+            ctx,
+            Topic::Project(node.project_id),
+            EventKind::NodeResponseChunk,
+            node.id,
+            node.response.as_deref().unwrap_or_default(),
+            &input.chunk,
+        )
+        .await?;
         Ok(AppendNodeResponsePayload {
             node: GraphNode::new(node),
         })
@@ -1227,6 +1244,15 @@ impl AgentsMutation {
                 },
             )
             .await?;
+        let mut changed = vec![done.node.id];
+        changed.extend(&done.stale);
+        publish(
+            ctx,
+            done.node.project_id,
+            EventKind::GraphNodeUpdated,
+            changed,
+        )
+        .await?;
         Ok(CompleteNodeGenerationPayload {
             node: GraphNode::new(done.node),
             task: done.task.map(AgentTask::new),
@@ -1246,6 +1272,13 @@ impl AgentsMutation {
             .agents
             .fail_generation(&actor, node, input.error)
             .await?;
+        publish(
+            ctx,
+            node.project_id,
+            EventKind::GraphNodeUpdated,
+            vec![node.id],
+        )
+        .await?;
         Ok(FailNodeGenerationPayload {
             node: GraphNode::new(node),
             task: task.map(AgentTask::new),

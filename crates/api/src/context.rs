@@ -120,12 +120,38 @@ pub async fn publish(
     kind: plexus_core::events::EventKind,
     ids: Vec<uuid::Uuid>,
 ) -> ApiResult<()> {
+    publish_to(ctx, plexus_core::events::Topic::Project(project), kind, ids).await
+}
+
+/// Announces a committed change to the subscribers of `topic`.
+pub async fn publish_to(
+    ctx: &Context<'_>,
+    topic: plexus_core::events::Topic,
+    kind: plexus_core::events::EventKind,
+    ids: Vec<uuid::Uuid>,
+) -> ApiResult<()> {
     let by = actor(ctx).await?.user_id();
-    state(ctx)?.bus.publish(plexus_core::events::Event::now(
-        plexus_core::events::Topic::Project(project),
-        kind,
-        by,
-        ids,
+    state(ctx)?
+        .bus
+        .publish(plexus_core::events::Event::now(topic, kind, by, ids));
+    Ok(())
+}
+
+/// Announces a committed chunk of streamed text: `chunk` was appended to `id`'s text,
+/// which is now `text` (read back in the transaction that appended it).
+pub async fn publish_chunk(
+    ctx: &Context<'_>,
+    topic: plexus_core::events::Topic,
+    kind: plexus_core::events::EventKind,
+    id: uuid::Uuid,
+    text: &str,
+    chunk: &str,
+) -> ApiResult<()> {
+    let by = actor(ctx).await?.user_id();
+    let end = text.chars().count() as u64;
+    let start = end.saturating_sub(chunk.chars().count() as u64);
+    state(ctx)?.bus.publish(plexus_core::events::Event::chunk(
+        topic, kind, by, id, start, end,
     ));
     Ok(())
 }

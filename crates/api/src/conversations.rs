@@ -18,10 +18,11 @@ use uuid::Uuid;
 use crate::agents::{Agent, Tool};
 use crate::common::{OrderDirection, gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, state};
+use crate::context::{actor, loaders, publish_chunk, publish_to, state};
 use crate::error::ApiResult;
 use crate::projects::{DeletePayload, Project, child_page, counter};
 use crate::users::{User, load_user, patch};
+use plexus_core::events::{EventKind, Topic};
 
 /// Who wrote a message.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -765,6 +766,13 @@ impl ConversationsMutation {
                 },
             )
             .await?;
+        publish_to(
+            ctx,
+            Topic::Conversation(conv.id),
+            EventKind::ConversationUpdated,
+            vec![],
+        )
+        .await?;
         Ok(ConversationPayload {
             conversation: Conversation::readable(ctx, conv).await?,
         })
@@ -779,6 +787,13 @@ impl ConversationsMutation {
         let actor = actor(ctx).await?;
         let id = uuid_of(&input.id, IdKind::Conversation, "id")?;
         let id = state(ctx)?.conversations.delete(&actor, id).await?;
+        publish_to(
+            ctx,
+            Topic::Conversation(id),
+            EventKind::ConversationDeleted,
+            vec![],
+        )
+        .await?;
         Ok(DeletePayload {
             deleted_id: gid(IdKind::Conversation, id),
         })
@@ -811,6 +826,8 @@ impl ConversationsMutation {
                 },
             )
             .await?;
+        let topic = Topic::Conversation(msg.conversation_id);
+        publish_to(ctx, topic, EventKind::MessageAdded, vec![msg.id]).await?;
         message_payload(ctx, msg).await
     }
 
@@ -827,6 +844,16 @@ impl ConversationsMutation {
             .conversations
             .append_chunk(&actor, id, &input.chunk)
             .await?;
+        let topic = Topic::Conversation(msg.conversation_id);
+        publish_chunk(
+            ctx,
+            topic,
+            EventKind::MessageChunk,
+            msg.id,
+            &msg.content,
+            &input.chunk,
+        )
+        .await?;
         message_payload(ctx, msg).await
     }
 
@@ -851,6 +878,8 @@ impl ConversationsMutation {
                 },
             )
             .await?;
+        let topic = Topic::Conversation(msg.conversation_id);
+        publish_to(ctx, topic, EventKind::MessageUpdated, vec![msg.id]).await?;
         message_payload(ctx, msg).await
     }
 
@@ -871,6 +900,8 @@ impl ConversationsMutation {
                 patch(input.metadata).map(|m| m.map(|j| j.0)),
             )
             .await?;
+        let topic = Topic::Conversation(msg.conversation_id);
+        publish_to(ctx, topic, EventKind::MessageUpdated, vec![msg.id]).await?;
         message_payload(ctx, msg).await
     }
 
@@ -902,6 +933,8 @@ impl ConversationsMutation {
                 },
             )
             .await?;
+        let topic = Topic::Conversation(conversation_id);
+        publish_to(ctx, topic, EventKind::ToolCallRecorded, vec![call.id]).await?;
         let conv = Conversation::load(ctx, conversation_id)
             .await?
             .ok_or_else(|| not_found("conversation"))?;

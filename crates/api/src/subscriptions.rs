@@ -1,8 +1,15 @@
-//! Subscriptions: live events of a project's canvas and membership. Permission is checked
-//! when subscribing and again whenever an event could have changed it (a member removed or
-//! changed, the project's visibility or owner changed); a viewer who loses access gets a
-//! final `FORBIDDEN` error and the stream ends. Events carry ids; their objects resolve through
-//! the subscription's loaders (caches cleared before each event), exactly as in a query.
+//! Subscriptions: live events of a project's canvas and membership, and of a conversation.
+//! Permission is checked when subscribing and again whenever an event could have changed it
+//! (a member removed or changed, the project's visibility or owner changed); a viewer who
+//! loses access gets a final `FORBIDDEN` error and the stream ends. Events carry ids; their
+//! objects resolve through the subscription's loaders (caches cleared before each event),
+//! exactly as in a query.
+//!
+//! Streamed text (a node's response, an assistant message) arrives as chunks with a
+//! `sequence`: the length of the text, in characters, once the chunk is appended. A client
+//! that reconnects passes the last sequence it saw as `afterSequence` and first receives the
+//! text it missed as one chunk, then the live ones — nothing lost, nothing twice (each feed
+//! keeps a high-water mark per stream and trims what it already delivered).
 
 use async_graphql::{Context, ID, Object, Subscription, Union};
 use chrono::{DateTime, Utc};
@@ -15,23 +22,40 @@ use uuid::Uuid;
 
 use crate::common::{gid, uuid_of};
 use crate::context::{ApiState, actor, loaders, state};
+use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::projects::{Project, ProjectMember, ProjectPresence};
 use crate::users::User;
+use std::collections::{HashMap, VecDeque};
 
 /// What every event knows: when, who, where and which objects.
 #[derive(Clone)]
 pub struct EventData {
     at: DateTime<Utc>,
     actor: Option<Uuid>,
+    /// The project or conversation of the feed.
     project: Uuid,
     ids: Arc<Vec<Uuid>>,
+    /// For chunks: the characters `[start, end)` to deliver.
+    range: (u64, u64),
+}
+
+/// Characters `[start, end)` of `text`.
+fn slice_chars(text: &str, (start, end): (u64, u64)) -> String {
+    text.chars()
+        .skip(start as usize)
+        .take(end.saturating_sub(start) as usize)
+        .collect()
 }
 
 impl EventData {
     fn first(&self) -> Uuid {
         self.ids.first().copied().unwrap_or(Uuid::nil())
+    }
+
+    async fn message(&self, ctx: &Context<'_>) -> ApiResult<Option<Message>> {
+        Message::load(ctx, self.first()).await
     }
 
     async fn actor(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
@@ -142,6 +166,54 @@ event_object!(PresenceChanged, "A member's heartbeat or cursor moved.", |e, ctx|
     /// The member's presence.
     presence: Option<ProjectPresence> = ProjectPresence::load(ctx, e.project, e.first()).await;
 });
+event_object!(NodeResponseChunk, "Text was appended to a generating node's response.", |e, ctx| {
+    /// The node (null if it is already gone again).
+    node: Option<GraphNode> = Ok(e.nodes(ctx).await?.pop());
+    /// Global id of the node.
+    node_id: ID = Ok(gid(IdKind::GraphNode, e.first()));
+    /// The appended text.
+    chunk: String = {
+        let node = loaders(ctx)?.nodes.load_one(e.first()).await?;
+        Ok(node.and_then(|n| n.response).map(|t| slice_chars(&t, e.range)).unwrap_or_default())
+    };
+    /// The length of the response, in characters, with this chunk: pass the last one seen
+    /// as `afterSequence` to resume.
+    sequence: u64 = Ok(e.range.1);
+});
+event_object!(MessageAdded, "A message was sent.", |e, ctx| {
+    /// The message (null if it is already gone again).
+    message: Option<Message> = e.message(ctx).await;
+});
+event_object!(MessageChunk, "Text was appended to a streaming message.", |e, ctx| {
+    /// The message (null if it is already gone again).
+    message: Option<Message> = e.message(ctx).await;
+    /// Global id of the message.
+    message_id: ID = Ok(gid(IdKind::Message, e.first()));
+    /// The appended text.
+    chunk: String = {
+        let msg = loaders(ctx)?.messages.load_one(e.first()).await?;
+        Ok(msg.map(|m| slice_chars(&m.content, e.range)).unwrap_or_default())
+    };
+    /// The length of the message, in characters, with this chunk: pass the last one seen
+    /// as `afterSequence` to resume.
+    sequence: u64 = Ok(e.range.1);
+});
+event_object!(MessageUpdated, "A message was finished or edited.", |e, ctx| {
+    /// The message (null if it is already gone again).
+    message: Option<Message> = e.message(ctx).await;
+});
+event_object!(ToolCallRecorded, "A tool call was recorded.", |e, ctx| {
+    /// The tool call.
+    tool_call: Option<ToolCall> = ToolCall::load(ctx, e.first()).await;
+});
+event_object!(ConversationUpdated, "The conversation was renamed, archived or reactivated.", |e, ctx| {
+    /// The conversation.
+    conversation: Option<Conversation> = Conversation::load(ctx, e.project).await;
+});
+event_object!(ConversationDeleted, "The conversation was deleted; the stream ends after this event.", |e, ctx| {
+    /// Global id of the conversation.
+    deleted_id: ID = Ok(gid(IdKind::Conversation, e.project));
+});
 
 /// Something that happened in a project.
 #[derive(Union)]
@@ -159,17 +231,48 @@ pub enum ProjectEvent {
     MemberUpdated(MemberUpdated),
     MemberRemoved(MemberRemoved),
     PresenceChanged(PresenceChanged),
+    NodeResponseChunk(NodeResponseChunk),
 }
 
-fn project_event(project: Uuid, e: &Event) -> ProjectEvent {
-    let d = EventData {
+/// Something that happened in a conversation.
+#[derive(Union)]
+pub enum ConversationEvent {
+    MessageAdded(MessageAdded),
+    MessageChunk(MessageChunk),
+    MessageUpdated(MessageUpdated),
+    ToolCallRecorded(ToolCallRecorded),
+    ConversationUpdated(ConversationUpdated),
+    ConversationDeleted(ConversationDeleted),
+}
+
+fn event_data(scope: Uuid, e: &Event) -> EventData {
+    EventData {
         at: e.at,
         actor: e.actor,
-        project,
+        project: scope,
         ids: Arc::new(e.ids.clone()),
-    };
+        range: e.range.unwrap_or((0, 0)),
+    }
+}
+
+fn conversation_event(conversation: Uuid, e: &Event) -> Option<ConversationEvent> {
+    let d = event_data(conversation, e);
+    use ConversationEvent as C;
+    Some(match e.kind {
+        EventKind::MessageAdded => C::MessageAdded(MessageAdded(d)),
+        EventKind::MessageChunk => C::MessageChunk(MessageChunk(d)),
+        EventKind::MessageUpdated => C::MessageUpdated(MessageUpdated(d)),
+        EventKind::ToolCallRecorded => C::ToolCallRecorded(ToolCallRecorded(d)),
+        EventKind::ConversationUpdated => C::ConversationUpdated(ConversationUpdated(d)),
+        EventKind::ConversationDeleted => C::ConversationDeleted(ConversationDeleted(d)),
+        _ => return None,
+    })
+}
+
+fn project_event(project: Uuid, e: &Event) -> Option<ProjectEvent> {
+    let d = event_data(project, e);
     use ProjectEvent as P;
-    match e.kind {
+    Some(match e.kind {
         EventKind::GraphNodeCreated => P::GraphNodeCreated(GraphNodeCreated(d)),
         EventKind::GraphNodeUpdated => P::GraphNodeUpdated(GraphNodeUpdated(d)),
         EventKind::GraphNodesMoved => P::GraphNodesMoved(GraphNodesMoved(d)),
@@ -183,67 +286,194 @@ fn project_event(project: Uuid, e: &Event) -> ProjectEvent {
         EventKind::MemberUpdated => P::MemberUpdated(MemberUpdated(d)),
         EventKind::MemberRemoved => P::MemberRemoved(MemberRemoved(d)),
         EventKind::PresenceChanged => P::PresenceChanged(PresenceChanged(d)),
-    }
+        EventKind::NodeResponseChunk => P::NodeResponseChunk(NodeResponseChunk(d)),
+        _ => return None,
+    })
+}
+
+/// What a feed follows, and where its access can change.
+#[derive(Clone, Copy)]
+enum Scope {
+    Project(Uuid),
+    Conversation { id: Uuid, project: Option<Uuid> },
 }
 
 struct Feed {
     rx: Receiver<Delivery>,
     state: ApiState,
     viewer: Actor,
-    project: Uuid,
+    scope: Scope,
     loaders: Arc<crate::Loaders>,
+    /// How much of each stream (by node or message id) this feed has delivered.
+    streamed: HashMap<Uuid, u64>,
+    /// Events to deliver before live ones (a resumed stream's missed text).
+    queued: VecDeque<Event>,
     done: bool,
 }
 
-/// Whether the viewer may still see the feed's project.
-async fn recheck(f: &Feed) -> Result<(), DomainError> {
-    f.state
-        .projects
-        .access(&f.viewer, f.project)
-        .await
-        .map(|_| ())
+impl Feed {
+    fn new(state: ApiState, viewer: Actor, scope: Scope, loaders: Arc<crate::Loaders>) -> Self {
+        Self {
+            rx: state.bus.subscribe(),
+            state,
+            viewer,
+            scope,
+            loaders,
+            streamed: HashMap::new(),
+            queued: VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// Resumes stream `id` (of `topic`, by `kind` chunks) after `after` characters, its
+    /// text being `text` now: the missed text is queued as one chunk, and live chunks are
+    /// trimmed to what follows it. The feed must already be subscribed, so that no chunk
+    /// committed after `text` was read can be missed.
+    fn resume(&mut self, topic: Topic, kind: EventKind, id: Uuid, after: u64, text: &str) {
+        let len = text.chars().count() as u64;
+        if after < len {
+            self.queued
+                .push_back(Event::chunk(topic, kind, None, id, after, len));
+        }
+        self.streamed.insert(id, len.max(after));
+    }
+
+    /// The part of a chunk not delivered yet, or `None` when it is all old.
+    fn trim(&mut self, e: &Event) -> Option<Event> {
+        let Some((start, end)) = e.range else {
+            return Some(e.clone());
+        };
+        let id = e.ids.first().copied().unwrap_or(Uuid::nil());
+        let seen = self.streamed.get(&id).copied().unwrap_or(0);
+        if end <= seen {
+            return None;
+        }
+        self.streamed.insert(id, end);
+        Some(Event {
+            range: Some((start.max(seen), end)),
+            ..e.clone()
+        })
+    }
 }
 
-/// The next event of a project feed, after checking the viewer may still see it.
-async fn next_event(mut f: Feed) -> Option<(ApiResult<ProjectEvent>, Feed)> {
+/// Whether the viewer may still see what the feed follows.
+async fn recheck(f: &Feed) -> Result<(), DomainError> {
+    match f.scope {
+        Scope::Project(p) => f.state.projects.access(&f.viewer, p).await.map(|_| ()),
+        Scope::Conversation { id, .. } => {
+            f.state.conversations.get(&f.viewer, id).await.map(|_| ())
+        }
+    }
+}
+
+/// The next event of a feed — of its topic, or one that may change the viewer's access —
+/// after checking the viewer may still see it; `None` when the feed is over.
+async fn next_delivery(f: &mut Feed) -> Option<Result<Event, DomainError>> {
     if f.done {
         return None;
     }
+    if let Some(e) = f.queued.pop_front() {
+        return Some(Ok(e));
+    }
+    let (topic, project) = match f.scope {
+        Scope::Project(p) => (Topic::Project(p), Some(p)),
+        Scope::Conversation { id, project } => (Topic::Conversation(id), project),
+    };
     loop {
         let e = match f.rx.recv().await {
-            Ok(Delivery::Event(e)) if e.topic == Topic::Project(f.project) => e,
-            Ok(Delivery::Event(_)) => continue,
+            Ok(Delivery::Event(e)) => e,
             Ok(Delivery::Gap) | Err(RecvError::Lagged(_)) => {
                 f.done = true;
-                let lost = DomainError::EventsLost(
+                return Some(Err(DomainError::EventsLost(
                     "events may have been missed: resubscribe and reload".into(),
-                );
-                return Some((Err(lost.into()), f));
+                )));
             }
             Err(RecvError::Closed) => return None,
         };
+        let own = e.topic == topic;
+        let in_project = project.is_some_and(|p| e.topic == Topic::Project(p));
+        if !own && !in_project {
+            continue;
+        }
         // Only these events can change who may see the project (a removal, a role change,
-        // visibility or ownership): re-check on them, not on every canvas event, so a busy
-        // canvas costs no query per subscriber.
-        let may_change_access = matches!(
-            e.kind,
-            EventKind::MemberRemoved | EventKind::MemberUpdated | EventKind::ProjectUpdated
-        );
-        if e.kind == EventKind::ProjectDeleted {
+        // visibility or ownership) and its conversations: re-check on them, not on every
+        // event, so a busy canvas or chat costs no query per subscriber.
+        let may_change_access = in_project
+            && matches!(
+                e.kind,
+                EventKind::MemberRemoved
+                    | EventKind::MemberUpdated
+                    | EventKind::ProjectUpdated
+                    | EventKind::ProjectDeleted
+            );
+        let ends = own
+            && matches!(
+                e.kind,
+                EventKind::ProjectDeleted | EventKind::ConversationDeleted
+            );
+        if ends {
             f.done = true;
-        } else if may_change_access && let Err(err) = recheck(&f).await {
+        } else if may_change_access && let Err(err) = recheck(f).await {
             f.done = true;
             let err = match err {
                 DomainError::NotFound(_) => {
-                    DomainError::Forbidden("you no longer have access to this project".into())
+                    DomainError::Forbidden("you no longer have access to this".into())
                 }
                 other => other,
             };
-            return Some((Err(err.into()), f));
+            return Some(Err(err));
         }
+        if !own {
+            continue;
+        }
+        let Some(e) = f.trim(&e) else {
+            continue;
+        };
         // Objects resolve fresh for every event, never from an earlier event's cache.
         f.loaders.clear_all();
-        return Some((Ok(project_event(f.project, &e)), f));
+        return Some(Ok(e));
+    }
+}
+
+/// Turns a feed into a stream of typed events.
+fn stream_of<T: Send + 'static>(
+    feed: Feed,
+    scope: Uuid,
+    typed: fn(Uuid, &Event) -> Option<T>,
+) -> impl Stream<Item = ApiResult<T>> + use<T> {
+    futures_util::stream::unfold(feed, move |mut f| async move {
+        loop {
+            match next_delivery(&mut f).await? {
+                Ok(e) => {
+                    if let Some(t) = typed(scope, &e) {
+                        return Some((Ok(t), f));
+                    }
+                }
+                Err(err) => return Some((Err(err.into()), f)),
+            }
+        }
+    })
+}
+
+/// `BAD_USER_INPUT` unless `afterSequence` comes with the id of the stream it is about.
+fn resume_args(
+    id: Option<ID>,
+    kind: IdKind,
+    arg: &str,
+    after: Option<i64>,
+) -> ApiResult<Option<(Uuid, u64)>> {
+    match (id, after) {
+        (None, None) => Ok(None),
+        (Some(id), Some(after)) if after >= 0 => Ok(Some((uuid_of(&id, kind, arg)?, after as u64))),
+        (Some(_), Some(_)) => {
+            Err(DomainError::invalid("afterSequence", "afterSequence must not be negative").into())
+        }
+        (None, Some(_)) => Err(DomainError::invalid(
+            arg,
+            format!("afterSequence needs `{arg}`: the stream to resume"),
+        )
+        .into()),
+        (Some(_), None) => Ok(None),
     }
 }
 
@@ -255,24 +485,103 @@ pub struct ProjectsSubscription;
 impl ProjectsSubscription {
     /// Everything that happens in a project, as it happens, for anyone who can see it.
     /// Ends with `FORBIDDEN` when the viewer loses access, after `ProjectDeleted`, and with
-    /// `EVENTS_LOST` when events may have been missed (resubscribe and reload).
+    /// `EVENTS_LOST` when events may have been missed (resubscribe and reload). With
+    /// `nodeId` and `afterSequence`, a generating node's response resumes after that many
+    /// characters: the missed text comes first as one `NodeResponseChunk`.
     async fn project_events(
         &self,
         ctx: &Context<'_>,
         project_id: ID,
+        node_id: Option<ID>,
+        after_sequence: Option<i64>,
     ) -> Result<impl Stream<Item = ApiResult<ProjectEvent>> + use<>, crate::error::ApiError> {
         let project = uuid_of(&project_id, IdKind::Project, "projectId")?;
+        let resume = resume_args(node_id, IdKind::GraphNode, "nodeId", after_sequence)?;
         let viewer = actor(ctx).await?;
         let state = state(ctx)?.clone();
         state.projects.access(&viewer, project).await?;
-        let feed = Feed {
-            rx: state.bus.subscribe(),
-            state,
+        let mut feed = Feed::new(
+            state.clone(),
             viewer,
-            project,
-            loaders: loaders(ctx)?.clone(),
-            done: false,
+            Scope::Project(project),
+            loaders(ctx)?.clone(),
+        );
+        if let Some((node, after)) = resume {
+            let found = state.graph.nodes_by_ids(&[node]).await?;
+            let node = found
+                .into_iter()
+                .find(|n| n.project_id == project)
+                .ok_or_else(|| DomainError::invalid("nodeId", "no such node in this project"))?;
+            let text = node.response.clone().unwrap_or_default();
+            feed.resume(
+                Topic::Project(project),
+                EventKind::NodeResponseChunk,
+                node.id,
+                after,
+                &text,
+            );
+            if node.status != "GENERATING" {
+                // Finished while the client was away: say so after the missed text.
+                feed.queued.push_back(Event::now(
+                    Topic::Project(project),
+                    EventKind::GraphNodeUpdated,
+                    None,
+                    vec![node.id],
+                ));
+            }
+        }
+        Ok(stream_of(feed, project, project_event))
+    }
+
+    /// Everything that happens in a conversation — messages, streamed chunks, edits, tool
+    /// calls — for anyone who can read it. Ends with `FORBIDDEN` when the viewer loses
+    /// access, after `ConversationDeleted`, and with `EVENTS_LOST` when events may have been
+    /// missed. With `messageId` and `afterSequence`, a streaming message resumes after that
+    /// many characters: the missed text comes first as one `MessageChunk`.
+    async fn conversation_events(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        message_id: Option<ID>,
+        after_sequence: Option<i64>,
+    ) -> Result<impl Stream<Item = ApiResult<ConversationEvent>> + use<>, crate::error::ApiError>
+    {
+        let id = uuid_of(&conversation_id, IdKind::Conversation, "conversationId")?;
+        let resume = resume_args(message_id, IdKind::Message, "messageId", after_sequence)?;
+        let viewer = actor(ctx).await?;
+        let state = state(ctx)?.clone();
+        let (conv, _) = state.conversations.get(&viewer, id).await?;
+        let scope = Scope::Conversation {
+            id,
+            project: conv.project_id,
         };
-        Ok(futures_util::stream::unfold(feed, next_event))
+        let mut feed = Feed::new(state.clone(), viewer, scope, loaders(ctx)?.clone());
+        if let Some((message, after)) = resume {
+            let (msg, _, _) = state.conversations.message(&viewer, message).await?;
+            if msg.conversation_id != id {
+                return Err(DomainError::invalid(
+                    "messageId",
+                    "no such message in this conversation",
+                )
+                .into());
+            }
+            feed.resume(
+                Topic::Conversation(id),
+                EventKind::MessageChunk,
+                msg.id,
+                after,
+                &msg.content,
+            );
+            if msg.status != "STREAMING" {
+                // Finished while the client was away: say so after the missed text.
+                feed.queued.push_back(Event::now(
+                    Topic::Conversation(id),
+                    EventKind::MessageUpdated,
+                    None,
+                    vec![msg.id],
+                ));
+            }
+        }
+        Ok(stream_of(feed, id, conversation_event))
     }
 }

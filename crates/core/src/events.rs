@@ -15,6 +15,8 @@ use uuid::Uuid;
 pub enum Topic {
     /// A project and its canvas.
     Project(Uuid),
+    /// A conversation and its messages.
+    Conversation(Uuid),
 }
 
 /// What happened.
@@ -33,6 +35,15 @@ pub enum EventKind {
     MemberUpdated,
     MemberRemoved,
     PresenceChanged,
+    /// Text appended to a generating node's response (`range` says which characters).
+    NodeResponseChunk,
+    MessageAdded,
+    /// Text appended to a streaming message (`range` says which characters).
+    MessageChunk,
+    MessageUpdated,
+    ToolCallRecorded,
+    ConversationUpdated,
+    ConversationDeleted,
 }
 
 /// One change, as published on the bus.
@@ -48,6 +59,10 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// The affected objects (node, edge, member or user ids, per kind).
     pub ids: Vec<Uuid>,
+    /// For streamed text: the characters `[start, end)` of the text this event appended
+    /// (the text only grows while it streams, so every instance can slice it from the row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<(u64, u64)>,
 }
 
 impl Event {
@@ -59,6 +74,22 @@ impl Event {
             actor,
             at: Utc::now(),
             ids,
+            range: None,
+        }
+    }
+
+    /// A chunk of streamed text: characters `start..end` of `id`'s text.
+    pub fn chunk(
+        topic: Topic,
+        kind: EventKind,
+        actor: Option<Uuid>,
+        id: Uuid,
+        start: u64,
+        end: u64,
+    ) -> Self {
+        Self {
+            range: Some((start, end)),
+            ..Self::now(topic, kind, actor, vec![id])
         }
     }
 }
