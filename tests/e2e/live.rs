@@ -374,3 +374,132 @@ db_test!(
         }
     }
 );
+
+const TASK_EVENTS: &str =
+    "subscription($a: ID!, $t: ID) { agentTaskEvents(agentId: $a, taskId: $t) { __typename
+  ... on AgentTaskChanged { at task { id name status } }
+  ... on AgentDeleted { deletedId } } }";
+
+db_test!(
+    agent_task_and_workflow_events_reach_the_owner_only,
+    |app| async move {
+        let (owner, _) = user(&app, "owner").await;
+        let (other, _) = user(&app, "other").await;
+        let bot = agent(&app, &owner, "worker", &[], &[]).await;
+        let create =
+            "mutation($i: CreateAgentTaskInput!) { createAgentTask(input: $i) { task { id } } }";
+        let first = gql_ok(
+            &app,
+            &owner,
+            create,
+            json!({ "agentId": bot, "name": "first", "prompt": "p" }),
+        )
+        .await;
+        let first = first["createAgentTask"]["task"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut all = watch(&app, &owner, TASK_EVENTS, json!({ "a": bot })).await;
+        let mut one = watch(&app, &owner, TASK_EVENTS, json!({ "a": bot, "t": first })).await;
+        // Someone else's agent does not exist for them.
+        let mut snoop = connect_to(app.addr, "graphql-transport-ws").await;
+        init(&mut snoop, Some(&other)).await;
+        send(&mut snoop, json!({ "id": "x", "type": "subscribe", "payload": { "query": TASK_EVENTS, "variables": { "a": bot } } })).await;
+        let m = recv(&mut snoop).await;
+        assert_eq!(
+            m["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{m}"
+        );
+
+        gql_ok(
+            &app,
+            &owner,
+            create,
+            json!({ "agentId": bot, "name": "second", "prompt": "p" }),
+        )
+        .await;
+        let (kind, e) = next(&mut all, "agentTaskEvents").await;
+        assert_eq!(
+            (
+                kind.as_str(),
+                e["task"]["name"].as_str(),
+                e["task"]["status"].as_str()
+            ),
+            ("AgentTaskChanged", Some("second"), Some("PENDING"))
+        );
+        // The claim takes the oldest task: both feeds hear it.
+        gql_ok(
+            &app,
+            &owner,
+            "mutation($i: ClaimAgentTaskInput!) { claimAgentTask(input: $i) { task { id } } }",
+            json!({ "agentId": bot }),
+        )
+        .await;
+        for ws in [&mut all, &mut one] {
+            let (_, e) = next(ws, "agentTaskEvents").await;
+            assert_eq!(
+                (e["task"]["id"].as_str(), e["task"]["status"].as_str()),
+                (Some(first.as_str()), Some("RUNNING")),
+                "{e}"
+            );
+        }
+        gql_ok(&app, &owner, "mutation($i: CompleteAgentTaskInput!) { completeAgentTask(input: $i) { task { id } } }", json!({ "id": first, "result": { "ok": 1 } })).await;
+        let (_, e) = next(&mut one, "agentTaskEvents").await;
+        assert_eq!(e["task"]["status"], "COMPLETED", "{e}");
+        let (_, e) = next(&mut all, "agentTaskEvents").await;
+        assert_eq!(e["task"]["status"], "COMPLETED", "{e}");
+        gql_ok(
+            &app,
+            &owner,
+            "mutation($i: DeleteAgentInput!) { deleteAgent(input: $i) { deletedId } }",
+            json!({ "id": bot }),
+        )
+        .await;
+        for ws in [&mut all, &mut one] {
+            let (kind, e) = next(ws, "agentTaskEvents").await;
+            assert_eq!(
+                (kind.as_str(), e["deletedId"].as_str()),
+                ("AgentDeleted", Some(bot.as_str()))
+            );
+            assert_eq!(recv(ws).await["type"], "complete");
+        }
+
+        // Workflow executions.
+        let planner = agent(&app, &owner, "planner", &[], &[]).await;
+        let wf = gql_ok(
+        &app,
+        &owner,
+        "mutation($i: CreateWorkflowInput!) { createWorkflow(input: $i) { workflow { id } } }",
+        json!({ "name": "w", "definition": { "steps": [] }, "participants": [{ "agentId": planner, "role": "planner", "position": 1 }] }),
+    )
+    .await;
+        let wf = wf["createWorkflow"]["workflow"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let events = "subscription($w: ID!) { workflowExecutionEvents(workflowId: $w) { __typename ... on WorkflowExecutionChanged { execution { id status output } } } }";
+        let mut ws = watch(&app, &owner, events, json!({ "w": wf })).await;
+        let started = gql_ok(&app, &owner, "mutation($i: StartWorkflowExecutionInput!) { startWorkflowExecution(input: $i) { execution { id } } }", json!({ "workflowId": wf })).await;
+        let ex = started["startWorkflowExecution"]["execution"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (_, e) = next(&mut ws, "workflowExecutionEvents").await;
+        assert_eq!(
+            e["execution"],
+            json!({ "id": ex, "status": "RUNNING", "output": null })
+        );
+        gql_ok(&app, &owner, "mutation($i: FinishWorkflowExecutionInput!) { finishWorkflowExecution(input: $i) { execution { id } } }", json!({ "id": ex, "status": "COMPLETED", "output": { "ok": true } })).await;
+        let (_, e) = next(&mut ws, "workflowExecutionEvents").await;
+        assert_eq!(e["execution"]["status"], "COMPLETED", "{e}");
+        let mut snoop = connect_to(app.addr, "graphql-transport-ws").await;
+        init(&mut snoop, Some(&other)).await;
+        send(&mut snoop, json!({ "id": "x", "type": "subscribe", "payload": { "query": events, "variables": { "w": wf } } })).await;
+        let m = recv(&mut snoop).await;
+        assert_eq!(
+            m["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{m}"
+        );
+    }
+);

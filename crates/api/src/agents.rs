@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::common::{gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, publish, publish_chunk, state};
+use crate::context::{actor, loaders, publish, publish_chunk, publish_to, state};
 use crate::error::ApiResult;
 use crate::graph::GraphNode;
 use crate::projects::{DeletePayload, child_page, counter};
@@ -353,6 +353,11 @@ impl AgentTask {
     /// Wraps a task of an agent the viewer owns.
     pub fn new(model: agent_tasks::Model) -> Self {
         Self { model }
+    }
+
+    /// The agent whose queue the task is in.
+    pub fn agent_id(&self) -> Uuid {
+        self.model.agent_id
     }
 
     /// The viewer's task by id, or `None`.
@@ -868,6 +873,17 @@ async fn stale_nodes(ctx: &Context<'_>, ids: Vec<Uuid>) -> ApiResult<Vec<GraphNo
         .collect())
 }
 
+/// Announces a committed change of a task to its agent's subscribers.
+async fn task_changed(ctx: &Context<'_>, task: &agent_tasks::Model) -> ApiResult<()> {
+    publish_to(
+        ctx,
+        Topic::Agent(task.agent_id),
+        EventKind::AgentTaskChanged,
+        vec![task.id],
+    )
+    .await
+}
+
 async fn transition(
     ctx: &Context<'_>,
     id: &ID,
@@ -881,6 +897,7 @@ async fn transition(
         .agents
         .transition_task(&actor, id, to, result, error)
         .await?;
+    task_changed(ctx, &task).await?;
     Ok(AgentTaskPayload {
         task: AgentTask::new(task),
     })
@@ -976,6 +993,7 @@ impl AgentsMutation {
             .agents
             .delete_agent(&actor, uuid_of(&input.id, IdKind::Agent, "id")?)
             .await?;
+        publish_to(ctx, Topic::Agent(id), EventKind::AgentDeleted, vec![]).await?;
         Ok(DeletePayload {
             deleted_id: gid(IdKind::Agent, id),
         })
@@ -1082,6 +1100,7 @@ impl AgentsMutation {
                 },
             )
             .await?;
+        task_changed(ctx, &task).await?;
         Ok(AgentTaskPayload {
             task: AgentTask::new(task),
         })
@@ -1098,6 +1117,9 @@ impl AgentsMutation {
         let actor = actor(ctx).await?;
         let agent = uuid_of(&input.agent_id, IdKind::Agent, "agentId")?;
         let task = state(ctx)?.agents.claim_task(&actor, agent).await?;
+        if let Some(t) = &task {
+            task_changed(ctx, t).await?;
+        }
         Ok(ClaimAgentTaskPayload {
             task: task.map(AgentTask::new),
         })
@@ -1189,6 +1211,7 @@ impl AgentsMutation {
             vec![node.id],
         )
         .await?;
+        task_changed(ctx, &task).await?;
         Ok(RequestNodeGenerationPayload {
             node: GraphNode::new(node),
             task: AgentTask::new(task),
@@ -1253,6 +1276,9 @@ impl AgentsMutation {
             changed,
         )
         .await?;
+        if let Some(t) = &done.task {
+            task_changed(ctx, t).await?;
+        }
         Ok(CompleteNodeGenerationPayload {
             node: GraphNode::new(done.node),
             task: done.task.map(AgentTask::new),
@@ -1279,6 +1305,9 @@ impl AgentsMutation {
             vec![node.id],
         )
         .await?;
+        if let Some(t) = &task {
+            task_changed(ctx, t).await?;
+        }
         Ok(FailNodeGenerationPayload {
             node: GraphNode::new(node),
             task: task.map(AgentTask::new),

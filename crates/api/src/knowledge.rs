@@ -1037,6 +1037,7 @@ impl KnowledgeMutation {
             .agents
             .start_execution(&actor, wf, input.input.map(|j| j.0))
             .await?;
+        execution_changed(ctx, &model).await?;
         Ok(WorkflowExecutionPayload {
             execution: WorkflowExecution { model },
         })
@@ -1060,6 +1061,7 @@ impl KnowledgeMutation {
                 input.error,
             )
             .await?;
+        execution_changed(ctx, &model).await?;
         Ok(WorkflowExecutionPayload {
             execution: WorkflowExecution { model },
         })
@@ -1086,4 +1088,18 @@ impl KnowledgeMutation {
             id: gid(IdKind::SystemLog, log.id),
         })
     }
+}
+
+/// Announces a committed change of an execution to its workflow's subscribers.
+async fn execution_changed(
+    ctx: &Context<'_>,
+    model: &plexus_agents::entity::workflow_executions::Model,
+) -> ApiResult<()> {
+    crate::context::publish_to(
+        ctx,
+        plexus_core::events::Topic::Workflow(model.workflow_id),
+        plexus_core::events::EventKind::WorkflowExecutionChanged,
+        vec![model.id],
+    )
+    .await
 }

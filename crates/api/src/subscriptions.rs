@@ -20,11 +20,13 @@ use std::sync::Arc;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use uuid::Uuid;
 
+use crate::agents::{Agent, AgentTask};
 use crate::common::{gid, uuid_of};
 use crate::context::{ApiState, actor, loaders, state};
 use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
+use crate::knowledge::{Workflow, WorkflowExecution};
 use crate::projects::{Project, ProjectMember, ProjectPresence};
 use crate::users::User;
 use std::collections::{HashMap, VecDeque};
@@ -234,6 +236,51 @@ pub enum ProjectEvent {
     NodeResponseChunk(NodeResponseChunk),
 }
 
+event_object!(AgentTaskChanged, "A task of the agent was created or changed state.", |e, ctx| {
+    /// The task as it is now.
+    task: Option<AgentTask> = AgentTask::load(ctx, e.first()).await;
+});
+event_object!(AgentDeleted, "The agent was deleted, with its tasks; the stream ends after this event.", |e, ctx| {
+    /// Global id of the agent.
+    deleted_id: ID = Ok(gid(IdKind::Agent, e.project));
+});
+event_object!(WorkflowExecutionChanged, "An execution of the workflow started or finished.", |e, ctx| {
+    /// The execution as it is now.
+    execution: Option<WorkflowExecution> = WorkflowExecution::load(ctx, e.first()).await;
+});
+
+/// Something that happened in an agent's task queue.
+#[derive(Union)]
+pub enum AgentTaskEvent {
+    AgentTaskChanged(AgentTaskChanged),
+    AgentDeleted(AgentDeleted),
+}
+
+/// Something that happened to a workflow's executions.
+#[derive(Union)]
+pub enum WorkflowExecutionEvent {
+    WorkflowExecutionChanged(WorkflowExecutionChanged),
+}
+
+fn agent_task_event(agent: Uuid, e: &Event) -> Option<AgentTaskEvent> {
+    let d = event_data(agent, e);
+    match e.kind {
+        EventKind::AgentTaskChanged => Some(AgentTaskEvent::AgentTaskChanged(AgentTaskChanged(d))),
+        EventKind::AgentDeleted => Some(AgentTaskEvent::AgentDeleted(AgentDeleted(d))),
+        _ => None,
+    }
+}
+
+fn workflow_execution_event(workflow: Uuid, e: &Event) -> Option<WorkflowExecutionEvent> {
+    let d = event_data(workflow, e);
+    match e.kind {
+        EventKind::WorkflowExecutionChanged => Some(
+            WorkflowExecutionEvent::WorkflowExecutionChanged(WorkflowExecutionChanged(d)),
+        ),
+        _ => None,
+    }
+}
+
 /// Something that happened in a conversation.
 #[derive(Union)]
 pub enum ConversationEvent {
@@ -295,7 +342,12 @@ fn project_event(project: Uuid, e: &Event) -> Option<ProjectEvent> {
 #[derive(Clone, Copy)]
 enum Scope {
     Project(Uuid),
-    Conversation { id: Uuid, project: Option<Uuid> },
+    Conversation {
+        id: Uuid,
+        project: Option<Uuid>,
+    },
+    /// Ownership of agents and workflows never changes: no re-checks.
+    Owned(Topic),
 }
 
 struct Feed {
@@ -308,6 +360,8 @@ struct Feed {
     streamed: HashMap<Uuid, u64>,
     /// Events to deliver before live ones (a resumed stream's missed text).
     queued: VecDeque<Event>,
+    /// Only events about this object (their first id), when set; ending events pass.
+    only: Option<Uuid>,
     done: bool,
 }
 
@@ -321,6 +375,7 @@ impl Feed {
             loaders,
             streamed: HashMap::new(),
             queued: VecDeque::new(),
+            only: None,
             done: false,
         }
     }
@@ -363,6 +418,7 @@ async fn recheck(f: &Feed) -> Result<(), DomainError> {
         Scope::Conversation { id, .. } => {
             f.state.conversations.get(&f.viewer, id).await.map(|_| ())
         }
+        Scope::Owned(_) => Ok(()),
     }
 }
 
@@ -378,6 +434,7 @@ async fn next_delivery(f: &mut Feed) -> Option<Result<Event, DomainError>> {
     let (topic, project) = match f.scope {
         Scope::Project(p) => (Topic::Project(p), Some(p)),
         Scope::Conversation { id, project } => (Topic::Conversation(id), project),
+        Scope::Owned(topic) => (topic, None),
     };
     loop {
         let e = match f.rx.recv().await {
@@ -409,7 +466,9 @@ async fn next_delivery(f: &mut Feed) -> Option<Result<Event, DomainError>> {
         let ends = own
             && matches!(
                 e.kind,
-                EventKind::ProjectDeleted | EventKind::ConversationDeleted
+                EventKind::ProjectDeleted
+                    | EventKind::ConversationDeleted
+                    | EventKind::AgentDeleted
             );
         if ends {
             f.done = true;
@@ -423,7 +482,7 @@ async fn next_delivery(f: &mut Feed) -> Option<Result<Event, DomainError>> {
             };
             return Some(Err(err));
         }
-        if !own {
+        if !own || (!ends && f.only.is_some_and(|o| e.ids.first() != Some(&o))) {
             continue;
         }
         let Some(e) = f.trim(&e) else {
@@ -583,5 +642,50 @@ impl ProjectsSubscription {
             }
         }
         Ok(stream_of(feed, id, conversation_event))
+    }
+
+    /// Changes of an agent's tasks (all of them, or only `taskId`'s), for the agent's
+    /// owner: created, claimed, started, finished, cancelled. Ends after `AgentDeleted`.
+    async fn agent_task_events(
+        &self,
+        ctx: &Context<'_>,
+        agent_id: ID,
+        task_id: Option<ID>,
+    ) -> Result<impl Stream<Item = ApiResult<AgentTaskEvent>> + use<>, crate::error::ApiError> {
+        let agent = uuid_of(&agent_id, IdKind::Agent, "agentId")?;
+        let only = task_id
+            .map(|t| uuid_of(&t, IdKind::AgentTask, "taskId"))
+            .transpose()?;
+        if Agent::load(ctx, agent).await?.is_none() {
+            return Err(DomainError::not_found("agent").into());
+        }
+        if let Some(task) = only {
+            let found = AgentTask::load(ctx, task).await?;
+            if found.is_none_or(|t| t.agent_id() != agent) {
+                return Err(DomainError::not_found("task").into());
+            }
+        }
+        let viewer = actor(ctx).await?;
+        let scope = Scope::Owned(Topic::Agent(agent));
+        let mut feed = Feed::new(state(ctx)?.clone(), viewer, scope, loaders(ctx)?.clone());
+        feed.only = only;
+        Ok(stream_of(feed, agent, agent_task_event))
+    }
+
+    /// Executions of a workflow starting and finishing, for the workflow's owner.
+    async fn workflow_execution_events(
+        &self,
+        ctx: &Context<'_>,
+        workflow_id: ID,
+    ) -> Result<impl Stream<Item = ApiResult<WorkflowExecutionEvent>> + use<>, crate::error::ApiError>
+    {
+        let workflow = uuid_of(&workflow_id, IdKind::Workflow, "workflowId")?;
+        if Workflow::load(ctx, workflow).await?.is_none() {
+            return Err(DomainError::not_found("workflow").into());
+        }
+        let viewer = actor(ctx).await?;
+        let scope = Scope::Owned(Topic::Workflow(workflow));
+        let feed = Feed::new(state(ctx)?.clone(), viewer, scope, loaders(ctx)?.clone());
+        Ok(stream_of(feed, workflow, workflow_execution_event))
     }
 }

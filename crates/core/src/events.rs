@@ -17,6 +17,10 @@ pub enum Topic {
     Project(Uuid),
     /// A conversation and its messages.
     Conversation(Uuid),
+    /// An agent's task queue.
+    Agent(Uuid),
+    /// A workflow's executions.
+    Workflow(Uuid),
 }
 
 /// What happened.
@@ -44,6 +48,9 @@ pub enum EventKind {
     ToolCallRecorded,
     ConversationUpdated,
     ConversationDeleted,
+    AgentTaskChanged,
+    AgentDeleted,
+    WorkflowExecutionChanged,
 }
 
 /// One change, as published on the bus.
