@@ -36,7 +36,7 @@ pub struct Model {
         on_update = "NoAction",
         on_delete = "SetNull"
     )]
-    pub messages: HasOne<super::messages::Entity>,
+    pub messages: BelongsTo<Option<super::messages::Entity>>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
