@@ -3,6 +3,7 @@
 
 use plexus_server::persisted::{Manifest, sha256};
 use plexus_tests::{TestApp, code, db_test};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -69,7 +70,17 @@ db_test!(
             assert!((1..=900).contains(&retry), "{v}");
         }
         assert_eq!(without_request_id(known), without_request_id(unknown));
-        // Another account is not affected.
+        // Each lockout is in the system log once, for site admins.
+        let rows = app
+            .db()
+            .query_all_raw(sea_orm::Statement::from_string(
+                app.db().get_database_backend(),
+                "SELECT message FROM system_logs WHERE category = 'auth' AND level = 'WARN'",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "one entry per locked account");
+        assert!(app.count("system_logs").await >= 2);
         app.register("other@example.com", "password123").await;
         let v = login(&app, "other@example.com", "password123", &[]).await;
         assert!(v["data"]["login"]["accessToken"].is_string(), "{v}");
@@ -109,6 +120,13 @@ db_test!(
         }
         let v = login(&app, "u9@example.com", "password123", &[]).await;
         assert_eq!(code(&v), "RATE_LIMITED", "{v}");
+        let v = login(&app, "u8@example.com", "password123", &[]).await;
+        assert_eq!(code(&v), "RATE_LIMITED", "{v}");
+        assert_eq!(
+            app.count("system_logs").await,
+            1,
+            "the address lockout, logged once"
+        );
         // Without PLEXUS_TRUST_PROXY, X-Forwarded-For does not create a new client.
         let v = login(
             &app,

@@ -346,19 +346,30 @@ db_test!(workflows_run_and_logs_are_for_admins, |app| async move {
         Some(&ada),
     )
     .await;
-    let logs = "{ systemLogs { totalCount nodes { level category message } } warn: systemLogs(filter: { level: WARN }) { totalCount } }";
+    let logs = "{ systemLogs { totalCount nodes { id level category message } } warn: systemLogs(filter: { level: WARN }) { totalCount } }";
     assert_eq!(
         code(&app.gql(logs, json!({}), Some(&ada)).await),
         "FORBIDDEN"
     );
     let v = app.gql(logs, json!({}), Some(&root)).await;
     assert_eq!(v["data"]["systemLogs"]["totalCount"], json!(2), "{v}");
+    let newest = v["data"]["systemLogs"]["nodes"][0].clone();
     assert_eq!(
-        v["data"]["systemLogs"]["nodes"][0],
-        json!({ "level": "ERROR", "category": "agent_task", "message": "agent task failed: boom" }),
+        (&newest["level"], &newest["category"], &newest["message"]),
+        (
+            &json!("ERROR"),
+            &json!("agent_task"),
+            &json!("agent task failed: boom")
+        ),
         "newest first"
     );
     assert_eq!(v["data"]["warn"]["totalCount"], json!(1));
+    // node(id) finds an entry for site admins only.
+    let q = "query($id: ID!) { node(id: $id) { id ... on SystemLog { message } } }";
+    let v = app.gql(q, json!({ "id": newest["id"] }), Some(&root)).await;
+    assert_eq!(v["data"]["node"]["message"], newest["message"], "{v}");
+    let v = app.gql(q, json!({ "id": newest["id"] }), Some(&ada)).await;
+    assert!(v["data"]["node"].is_null(), "{v}");
     assert_eq!(
         app.state.api.agents.purge_logs(0).await.unwrap(),
         2,
@@ -474,3 +485,106 @@ async fn search_latency_on_100k_documents() {
         .await;
     }
 }
+
+db_test!(
+    text_search_uses_the_database_index_and_follows_every_change,
+    |app| async move {
+        let (ada, _) = user(&app, "ada").await;
+        let k = pack(&app, &ada, "kb").await;
+        let add = |title: &str, content: &str| json!({ "i": { "knowledgePackId": k, "source": "s", "title": title, "content": content } });
+        let v = app
+            .gql(
+                ADD_DOC,
+                add(
+                    "Prisma",
+                    "Elavira Agents utilise PostgreSQL pour gérer les agents",
+                ),
+                Some(&ada),
+            )
+            .await;
+        let fr = v["data"]["addDocument"]["document"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.gql(ADD_DOC, add("Other", "nothing about databases"), Some(&ada))
+            .await;
+        let search = |q: &str| json!({ "i": { "query": q } });
+        let v = app.gql(SEARCH, search("gérer"), Some(&ada)).await;
+        assert_eq!(titles(&v), ["Prisma"], "words with accents: {v}");
+        let v = app
+            .gql(SEARCH, search("POSTGRESQL agents"), Some(&ada))
+            .await;
+        assert_eq!(titles(&v), ["Prisma"], "case folded: {v}");
+        assert!(v["data"]["searchDocuments"][0]["score"].as_f64().unwrap() > 0.0);
+        // An edit is searchable at once, and the old words are gone.
+        let upd =
+            "mutation($i: UpdateDocumentInput!) { updateDocument(input: $i) { document { id } } }";
+        let v = app
+            .gql(
+                upd,
+                json!({ "i": { "id": fr, "title": "Zebra", "content": "stripes" } }),
+                Some(&ada),
+            )
+            .await;
+        assert_eq!(outcome(&v), "OK", "{v}");
+        assert!(titles(&app.gql(SEARCH, search("postgresql"), Some(&ada)).await).is_empty());
+        assert_eq!(
+            titles(&app.gql(SEARCH, search("stripes"), Some(&ada)).await),
+            ["Zebra"]
+        );
+        assert_eq!(
+            titles(&app.gql(SEARCH, search("zebra"), Some(&ada)).await),
+            ["Zebra"],
+            "titles are searched"
+        );
+        let del = "mutation($id: ID!) { deleteDocument(input: { id: $id }) { deletedId } }";
+        app.gql(del, json!({ "id": fr }), Some(&ada)).await;
+        assert!(titles(&app.gql(SEARCH, search("stripes"), Some(&ada)).await).is_empty());
+        // Operators are words, not syntax.
+        let v = app
+            .gql(
+                SEARCH,
+                search("nothing OR (databases) | ! & \"x"),
+                Some(&ada),
+            )
+            .await;
+        assert_eq!(titles(&v), ["Other"], "{v}");
+        let v = app
+            .gql(SEARCH, search(&"word ".repeat(40)), Some(&ada))
+            .await;
+        assert_eq!(code(&v), "BAD_USER_INPUT");
+
+        // The service's PostgreSQL expression is the one the migration indexes, and the
+        // planner uses that index for a text search.
+        assert_eq!(
+            plexus_agents::knowledge::PG_DOCUMENT_VECTOR,
+            migration::m20261201_000006_document_search::PG_DOCUMENT_VECTOR
+        );
+        if app.backend == plexus_tests::Backend::Postgres {
+            use sea_orm::ConnectionTrait;
+            let plan = format!(
+                "EXPLAIN SELECT id FROM documents WHERE {} @@ to_tsquery('simple'::regconfig, 'stripes')",
+                plexus_agents::knowledge::PG_DOCUMENT_VECTOR
+            );
+            let txn = sea_orm::TransactionTrait::begin(app.db()).await.unwrap();
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .unwrap();
+            let rows = txn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    plan,
+                ))
+                .await
+                .unwrap();
+            let plan: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect();
+            assert!(
+                plan.iter().any(|l| l.contains("idx_documents_search")),
+                "{plan:#?}"
+            );
+        }
+    }
+);

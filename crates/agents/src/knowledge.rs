@@ -1,17 +1,17 @@
-//! Documents of knowledge packs and `searchDocuments`: a portable text relevance (term
-//! frequency over title and content, computed in Rust after a `LIKE` prefilter, the same
-//! on SQLite and PostgreSQL) and, with an embedding, cosine similarity by brute force;
-//! with both, the mean of the normalised text score and the cosine. Embeddings are stored
-//! as little-endian `f32` bytes.
+//! Documents of knowledge packs and `searchDocuments`: text relevance by each database's
+//! full-text search (PostgreSQL `tsvector` with a GIN index and `ts_rank`; SQLite FTS5 and
+//! `bm25` — migration 6) and, with an embedding, cosine similarity by brute force over the
+//! stored vectors; with both, the mean of the normalised text rank and the cosine.
+//! Embeddings are stored as little-endian `f32` bytes.
 
-use plexus_core::db::{begin_write, contains_ci, now};
+use plexus_core::db::{begin_write, now};
 use plexus_core::{Actor, DomainError, DomainResult};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, Set, Statement,
 };
 use serde_json::Value;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::entity::{documents, knowledge_packs};
@@ -22,6 +22,13 @@ use crate::service::{AgentsService, check_object, check_text, visible_packs};
 pub const MAX_DIMENSIONS: usize = 4096;
 /// Most hits one search returns.
 pub const MAX_HITS: u64 = 100;
+/// Most words a text query may have.
+pub const MAX_TERMS: usize = 32;
+
+/// The weighted text vector of a document on PostgreSQL. It must be exactly the expression
+/// migration 6 indexes (`idx_documents_search`), or the index is not used (a test compares
+/// the two).
+pub const PG_DOCUMENT_VECTOR: &str = "(setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('simple'::regconfig, content), 'B'))";
 
 /// A new document.
 #[derive(Debug, Clone, Default)]
@@ -105,27 +112,6 @@ pub fn terms(text: &str) -> Vec<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_lowercase)
         .collect()
-}
-
-/// Text relevance: for each query term, `ln(1 + occurrences)` (title occurrences count
-/// double), summed and scaled by the share of query terms the document contains.
-pub fn text_score(query: &[String], title: Option<&str>, content: &str) -> f64 {
-    if query.is_empty() {
-        return 0.0;
-    }
-    let body = terms(content);
-    let head = title.map(terms).unwrap_or_default();
-    let mut sum = 0.0;
-    let mut matched = 0usize;
-    for q in query {
-        let n =
-            body.iter().filter(|t| *t == q).count() + 2 * head.iter().filter(|t| *t == q).count();
-        if n > 0 {
-            matched += 1;
-            sum += (1.0 + n as f64).ln();
-        }
-    }
-    sum * matched as f64 / query.len() as f64
 }
 
 async fn own_pack(
@@ -296,20 +282,89 @@ impl AgentsService {
             .await?)
     }
 
-    /// Embedding-only search: reads ids and embeddings, then loads the best documents.
+    /// The documents of `packs` matching any of `terms`, best first, with their text
+    /// relevance: PostgreSQL full-text search ranked by `ts_rank` over the indexed weighted
+    /// vector, or SQLite FTS5 ranked by `bm25` (title weighted double). One statement.
+    async fn text_ranks(
+        &self,
+        packs: &[Uuid],
+        terms: &[String],
+        limit: Option<u64>,
+    ) -> DomainResult<Vec<(Uuid, f64)>> {
+        let backend = self.db.get_database_backend();
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let (sql, query) = match backend {
+            DbBackend::Postgres => {
+                let list = (0..packs.len())
+                    .map(|i| format!("${}", i + 2))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT id, ts_rank({v}, q)::float8 AS rank \
+                     FROM documents, to_tsquery('simple'::regconfig, $1) AS q \
+                     WHERE knowledge_pack_id IN ({list}) AND {v} @@ q \
+                     ORDER BY rank DESC, id{limit}",
+                    v = PG_DOCUMENT_VECTOR
+                );
+                // Terms are alphanumeric (see `terms`), so quoting them is enough.
+                let q = terms
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                (sql, q)
+            }
+            _ => {
+                let list = vec!["?"; packs.len()].join(", ");
+                let sql = format!(
+                    "SELECT d.id AS id, -bm25(documents_fts, 2.0, 1.0) AS rank \
+                     FROM documents_fts \
+                     JOIN documents_fts_map m ON m.fts_rowid = documents_fts.rowid \
+                     JOIN documents d ON d.id = m.doc_id \
+                     WHERE documents_fts MATCH ? AND d.knowledge_pack_id IN ({list}) \
+                     ORDER BY rank DESC, d.id{limit}"
+                );
+                let q = terms
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                (sql, q)
+            }
+        };
+        let mut values: Vec<sea_orm::Value> = vec![query.into()];
+        values.extend(packs.iter().map(|p| sea_orm::Value::from(*p)));
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get::<Uuid>("", "id")?, r.try_get::<f64>("", "rank")?)))
+            .collect()
+    }
+
+    /// Scores every document of `packs` that has an embedding by cosine similarity to
+    /// `want` — averaged with its normalised text relevance when `text` is given — reading
+    /// only ids and embeddings. Returns the `limit` best `(score, id)`.
     async fn nearest(
         &self,
-        q: sea_orm::Select<documents::Entity>,
+        packs: &[Uuid],
         want: &[f32],
+        text: Option<&HashMap<Uuid, f64>>,
         limit: usize,
-    ) -> DomainResult<Vec<(f64, documents::Model)>> {
-        let rows: Vec<(Uuid, Option<Vec<u8>>)> = q
+    ) -> DomainResult<Vec<(f64, Uuid)>> {
+        let rows: Vec<(Uuid, Option<Vec<u8>>)> = documents::Entity::find()
+            .filter(documents::Column::KnowledgePackId.is_in(packs.iter().copied()))
+            .filter(documents::Column::Embedding.is_not_null())
             .select_only()
             .column(documents::Column::Id)
             .column(documents::Column::Embedding)
             .into_tuple()
             .all(&self.db)
             .await?;
+        let max_text = text
+            .map(|t| t.values().copied().fold(0.0, f64::max))
+            .unwrap_or(0.0);
         let mut scored = Vec::with_capacity(rows.len());
         for (id, bytes) in rows {
             let Some(bytes) = bytes else { continue };
@@ -324,20 +379,20 @@ impl AgentsService {
                     ),
                 ));
             }
-            scored.push((cosine(want, &have), id));
+            let cos = cosine(want, &have);
+            let score = match text {
+                None => cos,
+                Some(text) => {
+                    let t = text.get(&id).copied().unwrap_or(0.0);
+                    let t = if max_text > 0.0 { t / max_text } else { 0.0 };
+                    (t + cos) / 2.0
+                }
+            };
+            scored.push((score, id));
         }
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         scored.truncate(limit);
-        let docs = documents::Entity::find()
-            .filter(documents::Column::Id.is_in(scored.iter().map(|(_, id)| *id)))
-            .all(&self.db)
-            .await?;
-        let mut by_id: std::collections::HashMap<Uuid, documents::Model> =
-            docs.into_iter().map(|d| (d.id, d)).collect();
-        Ok(scored
-            .into_iter()
-            .filter_map(|(s, id)| by_id.remove(&id).map(|d| (s, d)))
-            .collect())
+        Ok(scored)
     }
 
     /// Ranks documents of the packs the actor sees (own and shared; active ones) by text
@@ -353,6 +408,12 @@ impl AgentsService {
             return Err(DomainError::invalid(
                 "query",
                 "give a query, an embedding, or both",
+            ));
+        }
+        if query.len() > MAX_TERMS {
+            return Err(DomainError::invalid(
+                "query",
+                format!("a query has at most {MAX_TERMS} words"),
             ));
         }
         if let Some(e) = &search.embedding {
@@ -379,72 +440,38 @@ impl AgentsService {
         if pack_ids.is_empty() {
             return Ok(vec![]);
         }
-        let mut q =
-            documents::Entity::find().filter(documents::Column::KnowledgePackId.is_in(pack_ids));
-        if search.embedding.is_some() {
-            q = q.filter(documents::Column::Embedding.is_not_null());
-        } else {
-            let mut any = Condition::any();
-            for t in &query {
-                any = any
-                    .add(contains_ci(
-                        (documents::Entity, documents::Column::Content),
-                        t,
-                    ))
-                    .add(contains_ci(
-                        (documents::Entity, documents::Column::Title),
-                        t,
-                    ));
-            }
-            q = q.filter(any);
-        }
-        if let (true, Some(want)) = (query.is_empty(), &search.embedding) {
-            return self.nearest(q, want, limit as usize).await;
-        }
-        let docs = q.all(&self.db).await?;
-        let mut scored = Vec::with_capacity(docs.len());
-        let mut max_text: f64 = 0.0;
-        for doc in docs {
-            let text = text_score(&query, doc.title.as_deref(), &doc.content);
-            max_text = max_text.max(text);
-            let cos = match (&search.embedding, &doc.embedding) {
-                (Some(want), Some(bytes)) => {
-                    let have = decode_embedding(bytes);
-                    if have.len() != want.len() {
-                        return Err(DomainError::invalid(
-                            "embedding",
-                            format!(
-                                "the embedding has {} dimensions, the documents {}",
-                                want.len(),
-                                have.len()
-                            ),
-                        ));
-                    }
-                    Some(cosine(want, &have))
-                }
-                _ => None,
-            };
-            scored.push((text, cos, doc));
-        }
-        let mut hits: Vec<(f64, documents::Model)> = scored
-            .into_iter()
-            .map(|(text, cos, doc)| {
-                let score = match (query.is_empty(), cos) {
-                    (true, Some(c)) => c,
-                    (false, None) => text,
-                    (false, Some(c)) => {
-                        let t = if max_text > 0.0 { text / max_text } else { 0.0 };
-                        (t + c) / 2.0
-                    }
-                    (true, None) => 0.0,
+        let ranked: Vec<(f64, Uuid)> = match &search.embedding {
+            None => self
+                .text_ranks(&pack_ids, &query, Some(limit))
+                .await?
+                .into_iter()
+                .map(|(id, rank)| (rank, id))
+                .collect(),
+            Some(want) => {
+                let text: Option<HashMap<Uuid, f64>> = if query.is_empty() {
+                    None
+                } else {
+                    Some(
+                        self.text_ranks(&pack_ids, &query, None)
+                            .await?
+                            .into_iter()
+                            .collect(),
+                    )
                 };
-                (score, doc)
-            })
-            .filter(|(s, _)| *s > 0.0 || search.embedding.is_some())
-            .collect();
-        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-        hits.truncate(limit as usize);
-        Ok(hits)
+                self.nearest(&pack_ids, want, text.as_ref(), limit as usize)
+                    .await?
+            }
+        };
+        let docs = documents::Entity::find()
+            .filter(documents::Column::Id.is_in(ranked.iter().map(|(_, id)| *id)))
+            .all(&self.db)
+            .await?;
+        let mut by_id: HashMap<Uuid, documents::Model> =
+            docs.into_iter().map(|d| (d.id, d)).collect();
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(score, id)| by_id.remove(&id).map(|d| (score, d)))
+            .collect())
     }
 }
 
@@ -459,15 +486,5 @@ mod tests {
         assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-9);
         assert!(cosine(&[1.0, 0.0], &[0.0, 1.0]).abs() < 1e-9);
         assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
-    }
-
-    #[test]
-    fn text_scores_rank_more_and_titled_matches_higher() {
-        let q = terms("rust graph");
-        let both = text_score(&q, None, "rust and a graph");
-        let one = text_score(&q, None, "rust only");
-        let titled = text_score(&q, Some("Rust graph"), "rust and a graph");
-        assert!(titled > both && both > one && one > 0.0);
-        assert_eq!(text_score(&q, None, "nothing here"), 0.0);
     }
 }

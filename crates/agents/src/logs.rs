@@ -125,6 +125,29 @@ impl AgentsService {
         .await
     }
 
+    /// Writes one of the server's own notable events (no actor): auth lockouts and the
+    /// like.
+    pub async fn log_server_event(
+        &self,
+        level: LogLevel,
+        category: &str,
+        message: &str,
+        metadata: Option<Value>,
+    ) -> DomainResult<system_logs::Model> {
+        write_log(&self.db, None, level, category, message, metadata).await
+    }
+
+    /// One log entry (site admins only; `NOT_FOUND` for anyone else).
+    pub async fn log_entry(&self, actor: &Actor, id: Uuid) -> DomainResult<system_logs::Model> {
+        if !actor.is_admin() {
+            return Err(DomainError::not_found("log entry"));
+        }
+        system_logs::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| DomainError::not_found("log entry"))
+    }
+
     /// One page of logs, newest first (site admins only).
     pub async fn list_logs(
         &self,

@@ -437,11 +437,23 @@ pub struct SystemLog {
     model: system_logs::Model,
 }
 
+impl SystemLog {
+    /// A log entry, for site admins; `None` for anyone else.
+    pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<SystemLog>> {
+        let actor = actor(ctx).await?;
+        match state(ctx)?.agents.log_entry(&actor, id).await {
+            Ok(model) => Ok(Some(SystemLog { model })),
+            Err(DomainError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// An entry of the system log.
 #[Object]
 impl SystemLog {
     /// Global id (`log_…`).
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         gid(IdKind::SystemLog, self.model.id)
     }
     /// How serious it is.

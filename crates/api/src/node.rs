@@ -8,7 +8,7 @@ use crate::agents::{Agent, AgentTask, KnowledgePack, Tool};
 use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
-use crate::knowledge::{Document, Memory, Workflow, WorkflowExecution};
+use crate::knowledge::{Document, Memory, SystemLog, Workflow, WorkflowExecution};
 use crate::projects::Project;
 use crate::users::{User, load_user};
 
@@ -44,6 +44,8 @@ pub enum Node {
     Workflow(Workflow),
     /// A run of a workflow.
     WorkflowExecution(WorkflowExecution),
+    /// An entry of the system log (site admins).
+    SystemLog(SystemLog),
     /// A conversation.
     Conversation(Conversation),
     /// A message of a conversation.
@@ -73,6 +75,7 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::WorkflowExecution => WorkflowExecution::load(ctx, id.uuid)
             .await?
             .map(Node::WorkflowExecution),
+        IdKind::SystemLog => SystemLog::load(ctx, id.uuid).await?.map(Node::SystemLog),
         IdKind::Conversation => Conversation::load(ctx, id.uuid)
             .await?
             .map(Node::Conversation),

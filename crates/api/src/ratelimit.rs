@@ -141,6 +141,30 @@ impl AuthLimiter {
         })
     }
 
+    /// True right after the failure that locked `email` out (its window just reached the
+    /// limit), so a lockout is reported once per window.
+    pub fn account_lockout_started(&self, email: &str) -> bool {
+        let max = self.limits.login_max_failures;
+        let account = account_key(email);
+        let now = Instant::now();
+        max > 0
+            && self.with_map(|map| {
+                map.get(&account)
+                    .is_some_and(|w| !w.expired(now) && w.count == max)
+            })
+    }
+
+    /// True on the first refused attempt of a throttled address in its window.
+    pub fn address_lockout_started(&self, ip: IpAddr) -> bool {
+        let max = self.limits.login_max_per_ip;
+        let now = Instant::now();
+        max > 0
+            && self.with_map(|map| {
+                map.get(&Key::LoginAddr(ip))
+                    .is_some_and(|w| !w.expired(now) && w.count == max.saturating_add(1))
+            })
+    }
+
     /// Records a successful `login`: it clears the account's failures. (Every attempt was
     /// counted as a failure by `check_login`.)
     pub fn login_succeeded(&self, email: &str) {
@@ -258,12 +282,46 @@ pub async fn throttled_login<T>(
     login: impl Future<Output = Result<T, DomainError>>,
 ) -> ApiResult<T> {
     let (limiter, addr) = limiter_and_addr(ctx)?;
-    limiter.check_login(email, addr)?;
+    if let Err(refused) = limiter.check_login(email, addr) {
+        if let Some(ip) = addr
+            && limiter.address_lockout_started(ip)
+        {
+            let meta = serde_json::json!({ "address": ip.to_string() });
+            log_lockout(ctx, "sign-ins throttled for a client address", meta).await;
+        }
+        return Err(refused.into());
+    }
     let result = login.await;
-    if result.is_ok() {
-        limiter.login_succeeded(email);
+    match &result {
+        Ok(_) => limiter.login_succeeded(email),
+        Err(_) if limiter.account_lockout_started(email) => {
+            let meta = serde_json::json!({ "email": email.trim().to_lowercase() });
+            log_lockout(
+                ctx,
+                "sign-ins locked for an account after repeated failures",
+                meta,
+            )
+            .await;
+        }
+        Err(_) => {}
     }
     Ok(result?)
+}
+
+/// Records a lockout in the system logs (category `auth`); a failure to write it is logged,
+/// not returned: the sign-in answer does not depend on it.
+async fn log_lockout(ctx: &Context<'_>, message: &str, metadata: serde_json::Value) {
+    let Ok(st) = crate::context::state(ctx) else {
+        return;
+    };
+    let level = plexus_agents::logs::LogLevel::Warn;
+    if let Err(e) = st
+        .agents
+        .log_server_event(level, "auth", message, Some(metadata))
+        .await
+    {
+        tracing::warn!(error = ?e, "could not record a lockout in the system logs");
+    }
 }
 
 /// Runs a sign-up under the per-address limit.
