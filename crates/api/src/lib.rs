@@ -10,6 +10,7 @@ pub mod graph;
 pub mod knowledge;
 pub mod loaders;
 pub mod node;
+pub mod notifications;
 pub mod projects;
 pub mod ratelimit;
 pub mod schema;

@@ -12,7 +12,7 @@ use plexus_graph::dag::Dag;
 use plexus_graph::entity::{edges, nodes};
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, project_presence, projects};
-use plexus_users::entity::users;
+use plexus_users::entity::{notifications, users};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -243,6 +243,8 @@ pub struct Loaders {
     pub workflows: Batch<Uuid, workflows::Model>,
     /// Participants per workflow.
     pub participants: Batch<Uuid, Vec<workflow_participants::Model>>,
+    /// Live notifications by id (callers check the recipient).
+    pub notifications: Batch<Uuid, notifications::Model>,
 }
 
 impl Loaders {
@@ -359,6 +361,9 @@ impl Loaders {
             participants: batch(state, gate, |s, ids| async move {
                 s.agents.participants_of(&ids).await
             }),
+            notifications: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.users.notifications_by_ids(&ids).await?, |n| n.id))
+            }),
         }
     }
 
@@ -390,5 +395,6 @@ impl Loaders {
         self.memory_pages.clear::<(Uuid, ChildPage)>();
         self.workflows.clear::<Uuid>();
         self.participants.clear::<Uuid>();
+        self.notifications.clear::<Uuid>();
     }
 }

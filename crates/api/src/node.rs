@@ -8,6 +8,7 @@ use crate::agents::{Agent, AgentTask, KnowledgePack, Tool};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::knowledge::{Document, Memory, Workflow, WorkflowExecution};
+use crate::notifications::Notification;
 use crate::projects::Project;
 use crate::users::{User, load_user};
 
@@ -43,6 +44,8 @@ pub enum Node {
     Workflow(Workflow),
     /// A run of a workflow.
     WorkflowExecution(WorkflowExecution),
+    /// An entry of the viewer's inbox.
+    Notification(Notification),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -66,6 +69,9 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::WorkflowExecution => WorkflowExecution::load(ctx, id.uuid)
             .await?
             .map(Node::WorkflowExecution),
+        IdKind::Notification => Notification::load(ctx, id.uuid)
+            .await?
+            .map(Node::Notification),
         // Types of later domains resolve here as they land.
         _ => None,
     })

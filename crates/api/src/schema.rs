@@ -7,6 +7,7 @@ use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
 use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
 use crate::node::NodeQuery;
+use crate::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::projects::{ProjectsMutation, ProjectsQuery};
 use crate::users::{UsersMutation, UsersQuery};
 
@@ -19,6 +20,7 @@ pub struct Query(
     GraphQuery,
     AgentsQuery,
     KnowledgeQuery,
+    NotificationsQuery,
 );
 
 /// Every mutation root field.
@@ -29,6 +31,7 @@ pub struct Mutation(
     GraphMutation,
     AgentsMutation,
     KnowledgeMutation,
+    NotificationsMutation,
 );
 
 /// Every subscription root field.

@@ -458,11 +458,17 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
     })
 }
 
-/// Hourly: purges expired memories and system logs older than the retention setting.
+/// Hourly: purges expired memories, expired notifications and system logs older than the
+/// retention setting.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        match state.api.users.purge_expired_notifications().await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired notifications purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = e.public_message(), "purging notifications failed"),
+        }
         let agents = &state.api.agents;
         match agents.purge_expired_memories().await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired memories purged"),
