@@ -13,6 +13,7 @@ mod hardening;
 mod http;
 mod knowledge;
 mod matrix;
+mod media;
 mod notifications;
 mod projects;
 mod realtime;

@@ -111,6 +111,8 @@ async fn drift_on(backend: Backend) {
         plexus_agents::entity::workflow_participants::Entity,
         plexus_agents::entity::workflow_executions::Entity,
         plexus_agents::entity::system_logs::Entity,
+        plexus_media::entity::media::Entity,
+        plexus_media::entity::voice_interactions::Entity,
     );
     conn.close().await.unwrap();
     db.remove().await;

@@ -28,6 +28,8 @@ pub struct ApiState {
     pub bus: std::sync::Arc<dyn plexus_core::events::EventBus>,
     /// Agents, tools, knowledge and the task queue.
     pub agents: plexus_agents::AgentsService,
+    /// Media files, storage and voice interactions.
+    pub media: plexus_media::MediaService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
     /// Sign-in and sign-up throttling.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod graph;
 pub mod knowledge;
 pub mod loaders;
+pub mod media;
 pub mod node;
 pub mod notifications;
 pub mod projects;

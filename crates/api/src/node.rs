@@ -8,6 +8,7 @@ use crate::agents::{Agent, AgentTask, KnowledgePack, Tool};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::knowledge::{Document, Memory, Workflow, WorkflowExecution};
+use crate::media::{Media, VoiceInteraction};
 use crate::notifications::Notification;
 use crate::projects::Project;
 use crate::users::{User, load_user};
@@ -46,6 +47,10 @@ pub enum Node {
     WorkflowExecution(WorkflowExecution),
     /// An entry of the viewer's inbox.
     Notification(Notification),
+    /// An uploaded file.
+    Media(Media),
+    /// A voice interaction.
+    VoiceInteraction(VoiceInteraction),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -72,6 +77,10 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
         IdKind::Notification => Notification::load(ctx, id.uuid)
             .await?
             .map(Node::Notification),
+        IdKind::Media => Media::load(ctx, id.uuid).await?.map(Node::Media),
+        IdKind::VoiceInteraction => VoiceInteraction::load(ctx, id.uuid)
+            .await?
+            .map(Node::VoiceInteraction),
         // Types of later domains resolve here as they land.
         _ => None,
     })

@@ -279,6 +279,17 @@ impl Project {
             }),
         ))
     }
+    /// Files attached to the project (directly or through its nodes), in upload order.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<crate::media::Media>> {
+        crate::media::project_media(ctx, self.model.id, first, after, last, before).await
+    }
     /// Live edges (both ends live), in creation order.
     async fn edges(
         &self,

@@ -6,6 +6,7 @@ use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
 use crate::graph::{GraphMutation, GraphQuery};
 use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
+use crate::media::{MediaMutation, MediaQuery};
 use crate::node::NodeQuery;
 use crate::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::projects::{ProjectsMutation, ProjectsQuery};
@@ -21,6 +22,7 @@ pub struct Query(
     AgentsQuery,
     KnowledgeQuery,
     NotificationsQuery,
+    MediaQuery,
 );
 
 /// Every mutation root field.
@@ -32,6 +34,7 @@ pub struct Mutation(
     AgentsMutation,
     KnowledgeMutation,
     NotificationsMutation,
+    MediaMutation,
 );
 
 /// Every subscription root field.
