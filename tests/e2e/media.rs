@@ -127,7 +127,10 @@ db_test!(a_single_file_is_stored_and_served, |app| async move {
     assert_eq!(m["sizeBytes"], json!(bytes.len()));
     assert_eq!(m["originalName"], json!("cat.png"));
     assert_eq!(m["alt"], json!("a cat"));
-    assert_eq!(m["thumbnailUrl"], Value::Null);
+    assert_eq!(
+        m["thumbnailUrl"],
+        json!(format!("/media/{}/thumbnail", m["id"].as_str().unwrap()))
+    );
     let url = m["url"].as_str().unwrap().to_string();
     assert_eq!(url, format!("/media/{}", m["id"].as_str().unwrap()));
     assert_eq!(app.count("media").await, 1);
@@ -925,3 +928,40 @@ db_test!(
         assert_eq!(v["data"]["node"], Value::Null, "{v}");
     }
 );
+
+db_test!(images_get_thumbnails, |app| async move {
+    let (ada, _) = user(&app, "ada").await;
+    let (bob, _) = user(&app, "bob").await;
+    let img = image::RgbImage::from_pixel(600, 300, image::Rgb([200, 30, 30]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .unwrap();
+    let m = uploaded(&app, &ada, json!({}), "wide.jpg", bytes.get_ref()).await;
+    assert_eq!(m["mimeType"], json!("image/jpeg"));
+    let url = m["thumbnailUrl"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        // Made on the first request, kept for the next.
+        let resp = app.get(&url, Some(&ada), &[]).await;
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.headers()["content-type"], "image/png");
+        let thumb = image::load_from_memory(&resp.bytes().await.unwrap()).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (256, 128));
+    }
+    assert_eq!(stored_files(&app), 2);
+    assert_eq!(status_of(&app, &url, Some(&bob)).await, 404);
+    assert_eq!(status_of(&app, &url, None).await, 404);
+    // Documents have none.
+    let doc = uploaded(&app, &ada, json!({}), "a.txt", b"text").await;
+    assert_eq!(doc["thumbnailUrl"], Value::Null);
+    let path = format!("{}/thumbnail", doc["url"].as_str().unwrap());
+    assert_eq!(status_of(&app, &path, Some(&ada)).await, 404);
+    // A corrupt image is stored (its signature is right) but gets no thumbnail.
+    let mut broken = png()[..16].to_vec();
+    broken.resize(100, 0);
+    let b = uploaded(&app, &ada, json!({}), "broken.png", &broken).await;
+    assert_eq!(
+        status_of(&app, b["thumbnailUrl"].as_str().unwrap(), Some(&ada)).await,
+        404
+    );
+});

@@ -128,7 +128,8 @@ impl Media {
     async fn url(&self) -> &str {
         &self.model.url
     }
-    /// A small preview image, for images (null until thumbnails are generated).
+    /// Where to download a PNG preview (at most 256 pixels on its longest side) of a PNG,
+    /// JPEG, GIF or WebP image, with the same access as `url`; null for other files.
     async fn thumbnail_url(&self) -> Option<&str> {
         self.model.thumbnail_url.as_deref()
     }

@@ -6,6 +6,7 @@ pub mod entity;
 pub mod service;
 pub mod sniff;
 pub mod storage;
+pub mod thumbnail;
 
 pub use service::{MediaService, MediaSettings};
 pub use sniff::MediaKind;

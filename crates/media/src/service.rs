@@ -187,6 +187,16 @@ pub fn media_url(id: Uuid) -> String {
     format!("/media/{}", plexus_core::id::encode(IdKind::Media, id))
 }
 
+/// The thumbnail path of an image (`GET /media/{id}/thumbnail`).
+pub fn thumbnail_url(id: Uuid) -> String {
+    format!("{}/thumbnail", media_url(id))
+}
+
+/// The storage key of a file's thumbnail.
+fn thumbnail_key(m: &media::Model) -> String {
+    format!("{}.thumb", m.filename)
+}
+
 fn check_text(field: &str, v: &str, max: usize) -> DomainResult<()> {
     if v.chars().count() > max {
         return Err(DomainError::invalid(
@@ -437,7 +447,7 @@ impl MediaService {
             size_bytes: Set(file.size as i64),
             sha256: Set(file.sha256.clone()),
             url: Set(media_url(id)),
-            thumbnail_url: Set(None),
+            thumbnail_url: Set(crate::thumbnail::supported(file.mime).then(|| thumbnail_url(id))),
             alt: Set(input.alt.clone()),
             metadata: Set(input.metadata.clone()),
             project_id: Set(attach.project_id),
@@ -684,6 +694,9 @@ impl MediaService {
                 tracing::warn!(error = %e, key = m.filename, "cannot remove a deleted file");
                 continue;
             }
+            if let Err(e) = self.storage.delete(&thumbnail_key(&m)).await {
+                tracing::warn!(error = %e, key = m.filename, "cannot remove a thumbnail");
+            }
             media::Entity::delete_by_id(m.id).exec(&self.db).await?;
             n += 1;
         }
@@ -793,6 +806,66 @@ impl MediaService {
             .read(&m.filename, offset, len)
             .await
             .map_err(|e| DomainError::internal(format!("media storage: {e}")))
+    }
+
+    /// The PNG thumbnail of an image the caller may see (after an access check by the
+    /// caller): made on first request from the stored file and kept beside it. `None` for
+    /// files without one (not an image, or one that does not decode).
+    pub async fn thumbnail(&self, m: &media::Model) -> DomainResult<Option<Vec<u8>>> {
+        if m.thumbnail_url.is_none() {
+            return Ok(None);
+        }
+        let io_err = |e: std::io::Error| DomainError::internal(format!("media storage: {e}"));
+        let key = thumbnail_key(m);
+        if let Some(mut r) = self.storage.read(&key, 0, u64::MAX).await.map_err(io_err)? {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).await.map_err(io_err)?;
+            return Ok(Some(out));
+        }
+        let size = u64::try_from(m.size_bytes).unwrap_or(0);
+        let Some(mut r) = self
+            .storage
+            .read(&m.filename, 0, size)
+            .await
+            .map_err(io_err)?
+        else {
+            return Ok(None);
+        };
+        let mut original = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        r.read_to_end(&mut original).await.map_err(io_err)?;
+        let made = tokio::task::spawn_blocking(move || {
+            crate::thumbnail::make(&original, crate::thumbnail::THUMBNAIL_SIZE)
+        })
+        .await
+        .map_err(DomainError::internal)?;
+        let thumb = match made {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!(media = %m.id, error = %e, "no thumbnail: the image does not decode");
+                return Ok(None);
+            }
+        };
+        let mut staged = self.storage.stage().await.map_err(io_err)?;
+        let id = staged.id.clone();
+        let written = async {
+            storage::write_all(&mut staged, &thumb).await?;
+            storage::finish(&mut staged).await
+        }
+        .await;
+        drop(staged);
+        match written {
+            Ok(()) => {
+                if let Err(e) = self.storage.publish(&id, &key).await {
+                    tracing::warn!(error = %e, "cannot keep a thumbnail");
+                    self.storage.discard(&id).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot keep a thumbnail");
+                self.storage.discard(&id).await;
+            }
+        }
+        Ok(Some(thumb))
     }
 
     // ---- voice -------------------------------------------------------------------------

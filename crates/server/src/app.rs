@@ -205,6 +205,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(http::get).post(http::post))
         .route("/graphql/ws", get(crate::ws::handler))
         .route("/media/{id}", get(crate::media::download))
+        .route("/media/{id}/thumbnail", get(crate::media::thumbnail))
         .route(
             "/graphiql/{file}",
             get(|Path(file): Path<String>| async move { graphiql::asset(&file) }),

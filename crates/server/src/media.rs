@@ -251,6 +251,89 @@ pub async fn download(
     (status, out, Body::from_stream(stream)).into_response()
 }
 
+/// `GET /media/{id}/thumbnail`: the PNG thumbnail of an image, to whoever may see the
+/// image (404 otherwise, and for files without a thumbnail).
+pub async fn thumbnail(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let rid = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let not_found = || {
+        error_response_id(
+            StatusCode::NOT_FOUND,
+            Media::Json,
+            "NOT_FOUND",
+            "media not found",
+            &rid,
+        )
+    };
+    let Ok(uuid) = GlobalId::parse_as(&id, IdKind::Media, "id") else {
+        return not_found();
+    };
+    let auth = RequestAuth::from_header(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let actor = match auth.actor(&app.api.users).await {
+        Ok(a) => a,
+        Err(e) => {
+            return error_response_id(
+                StatusCode::UNAUTHORIZED,
+                Media::Json,
+                e.code(),
+                e.public_message(),
+                &rid,
+            );
+        }
+    };
+    let internal = || {
+        error_response_id(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Media::Json,
+            "INTERNAL",
+            "internal error",
+            &rid,
+        )
+    };
+    let m = match app.api.media.visible(&actor, uuid).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return not_found(),
+        Err(_) => return internal(),
+    };
+    let etag = format!("\"{}-thumb\"", m.sha256);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut out = HeaderMap::new();
+    out.insert(header::ETAG, header_value(&etag));
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if fresh && m.thumbnail_url.is_some() {
+        return (StatusCode::NOT_MODIFIED, out).into_response();
+    }
+    match app.api.media.thumbnail(&m).await {
+        Ok(Some(png)) => {
+            out.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            (StatusCode::OK, out, png).into_response()
+        }
+        Ok(None) => not_found(),
+        Err(_) => internal(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
