@@ -965,3 +965,59 @@ db_test!(images_get_thumbnails, |app| async move {
         404
     );
 });
+
+db_test!(
+    an_upload_cut_off_half_way_leaves_nothing,
+    |app| async move {
+        let (ada, _) = user(&app, "ada").await;
+        let body = plexus_tests::multipart_body(
+            "cut",
+            &upload_ops(json!({ "file": null })),
+            &json!({ "0": ["variables.i.file"] }),
+            &[file("0", "a.png", "image/png", &big_png(200_000))],
+        );
+        // The body stops in the middle of the file: the request is malformed, nothing is kept.
+        let cut = body[..body.len() / 2].to_vec();
+        let resp = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "multipart/form-data; boundary=cut")
+            .header("x-plexus-csrf", "1")
+            .bearer_auth(&ada)
+            .body(cut)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        assert_eq!(app.count("media").await, 0);
+        assert_eq!(stored_files(&app), 0);
+    }
+);
+
+db_test!(
+    nested_file_lists_cost_one_statement_per_level,
+    |app| async move {
+        let (ada, _) = user(&app, "ada").await;
+        let png = png();
+        let q = "query($p: ID!) { project(id: $p) { media { totalCount nodes { id } } nodes { nodes { id media { totalCount nodes { id originalName } } voiceInteractions { totalCount nodes { id } } } } } }";
+        let mut costs = vec![];
+        for n in [1, 4] {
+            let p = project(&app, &ada, &format!("P{n}"), false).await;
+            for i in 0..n {
+                let id = node(&app, &ada, &p, &format!("n{i}"), &[]).await;
+                uploaded(&app, &ada, json!({ "nodeId": id }), "x.png", &png).await;
+            }
+            let (v, cost) = app.gql_counted(q, json!({ "p": p }), Some(&ada)).await;
+            assert!(v["errors"].is_null(), "{v}");
+            assert_eq!(v["data"]["project"]["media"]["totalCount"], json!(n), "{v}");
+            costs.push(cost);
+        }
+        // (One parent is loaded with an index range scan and its total counted apart, so the
+        // single-node canvas may cost a statement or two more; more nodes never cost more.)
+        assert!(
+            costs[1] <= costs[0],
+            "statements grew with the rows: {costs:?}"
+        );
+        assert!(costs[1] <= 12, "{costs:?}");
+    }
+);
