@@ -40,6 +40,7 @@ entities:
     gen crates/graph/src/entity nodes,edges
     gen crates/agents/src/entity agents,agent_tools,agent_knowledge_packs,agent_tasks,tools,knowledge_packs,documents,memories,workflows,workflow_participants,workflow_executions,system_logs
     gen crates/conversations/src/entity conversations,messages,tool_calls
+    gen crates/media/src/entity media,voice_interactions
     psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
     cargo fmt --all
 

@@ -7,6 +7,7 @@ mod m20261122_000001_users;
 mod m20261122_000002_projects_graph;
 mod m20261122_000003_agents;
 mod m20261122_000004_conversations;
+mod m20261201_000005_media;
 pub mod m20261201_000006_document_search;
 mod util;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_projects_graph::Migration),
             Box::new(m20261122_000003_agents::Migration),
             Box::new(m20261122_000004_conversations::Migration),
+            Box::new(m20261201_000005_media::Migration),
             Box::new(m20261201_000006_document_search::Migration),
         ]
     }

@@ -503,3 +503,66 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    notifications_arrive_live_in_their_recipients_inbox_only,
+    |app| async move {
+        let (owner, _) = user(&app, "owner").await;
+        let (invitee, invitee_id) = user(&app, "invitee").await;
+        let (bystander, _) = user(&app, "bystander").await;
+        let p = project(&app, &owner, "p", false).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let q = "subscription { notificationEvents { __typename ... on NotificationAdded { at notification { id type read } } } }";
+        let mut mine = watch(&app, &invitee, q, json!({})).await;
+        let mut theirs = watch(&app, &bystander, q, json!({})).await;
+        assert_eq!(
+            outcome(&add_member(&app, &owner, &p, &invitee_id, "EDITOR").await),
+            "OK"
+        );
+        let (kind, e) = next(&mut mine, "notificationEvents").await;
+        assert_eq!(kind, "NotificationAdded");
+        assert_eq!(
+            (
+                e["notification"]["type"].as_str(),
+                e["notification"]["read"].as_bool()
+            ),
+            (Some("PROJECT_INVITE"), Some(false)),
+            "{e}"
+        );
+        // The same notification is in the inbox.
+        let v = app
+            .gql(
+                "{ notifications { nodes { id } } }",
+                json!({}),
+                Some(&invitee),
+            )
+            .await;
+        assert_eq!(
+            v["data"]["notifications"]["nodes"][0]["id"], e["notification"]["id"],
+            "{v}"
+        );
+        let quiet = tokio::time::timeout(Duration::from_millis(300), theirs.next()).await;
+        assert!(quiet.is_err(), "a bystander heard {quiet:?}");
+        // A refused change notifies nobody.
+        let v = add_member(&app, &owner, &p, &invitee_id, "EDITOR").await;
+        assert_eq!(outcome(&v), "CONFLICT", "{v}");
+        let quiet = tokio::time::timeout(Duration::from_millis(300), mine.next()).await;
+        assert!(
+            quiet.is_err(),
+            "a rolled-back notification was announced: {quiet:?}"
+        );
+        // Anonymous sockets cannot listen to an inbox.
+        let mut ws = connect_to(app.addr, "graphql-transport-ws").await;
+        init(&mut ws, None).await;
+        send(
+            &mut ws,
+            json!({ "id": "s", "type": "subscribe", "payload": { "query": q } }),
+        )
+        .await;
+        let m = recv(&mut ws).await;
+        assert_eq!(
+            m["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{m}"
+        );
+    }
+);

@@ -15,6 +15,8 @@ mod http;
 mod knowledge;
 mod live;
 mod matrix;
+mod media;
+mod notifications;
 mod projects;
 mod realtime;
 mod schema;

@@ -114,6 +114,8 @@ async fn drift_on(backend: Backend) {
         plexus_conversations::entity::conversations::Entity,
         plexus_conversations::entity::messages::Entity,
         plexus_conversations::entity::tool_calls::Entity,
+        plexus_media::entity::media::Entity,
+        plexus_media::entity::voice_interactions::Entity,
     );
     conn.close().await.unwrap();
     db.remove().await;

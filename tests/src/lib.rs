@@ -292,6 +292,104 @@ impl TestApp {
     }
 }
 
+/// One file part of a multipart request.
+pub struct FilePart<'a> {
+    /// The form field name (the key in `map`).
+    pub name: &'a str,
+    /// The file name the client claims.
+    pub filename: &'a str,
+    /// The content type the client claims.
+    pub content_type: &'a str,
+    /// The bytes.
+    pub bytes: &'a [u8],
+}
+
+/// A `multipart/form-data` body: the `operations` and `map` fields, then the files.
+pub fn multipart_body(
+    boundary: &str,
+    operations: &Value,
+    map: &Value,
+    files: &[FilePart<'_>],
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut field = |name: &str, extra: &str, content_type: &str, bytes: &[u8]| {
+        out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{extra}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(b"\r\n");
+    };
+    field(
+        "operations",
+        "",
+        "application/json",
+        operations.to_string().as_bytes(),
+    );
+    field("map", "", "application/json", map.to_string().as_bytes());
+    for f in files {
+        field(
+            f.name,
+            &format!("; filename=\"{}\"", f.filename),
+            f.content_type,
+            f.bytes,
+        );
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+impl TestApp {
+    /// POSTs a GraphQL multipart request (with the CSRF header when `csrf`); returns status
+    /// and JSON body.
+    pub async fn multipart(
+        &self,
+        operations: Value,
+        map: Value,
+        files: &[FilePart<'_>],
+        token: Option<&str>,
+        csrf: bool,
+    ) -> (u16, Value) {
+        let boundary = "plexus-test-boundary-7MA4YWxkTrZu0gW";
+        let body = multipart_body(boundary, &operations, &map, files);
+        let mut req = self
+            .http
+            .post(self.url("/graphql"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        if csrf {
+            req = req.header("x-plexus-csrf", "1");
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GETs a path with optional bearer token and extra headers.
+    pub async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+}
+
 /// The first error's `extensions.code` of a response.
 pub fn code(v: &Value) -> &str {
     v["errors"][0]["extensions"]["code"]
@@ -312,6 +410,7 @@ where
     };
     let mut config = Config::for_tests(&db.url);
     configure(&mut config);
+    let media_dir = plexus_server::config::media_dir(&config);
     let mut conn = db.connect().await;
     let statements = Arc::new(AtomicUsize::new(0));
     let counter = statements.clone();
@@ -338,6 +437,7 @@ where
     running.shutdown();
     let _ = state.db.clone().close().await;
     db.remove().await;
+    let _ = std::fs::remove_dir_all(&media_dir);
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }

@@ -10,12 +10,15 @@ use plexus_graph::NodeStatus;
 use plexus_graph::entity::nodes;
 use plexus_graph::service::{node_access, propagate_stale};
 use plexus_projects::service::touch;
+use plexus_users::notifications::{
+    NewNotification, NotificationPriority, NotificationType, notify,
+};
 use sea_orm::sea_query::{BinOper, Expr, Func};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::entity::agent_tasks;
+use crate::entity::{agent_tasks, agents};
 use crate::service::{AgentsService, NewTask, check_text, insert_task, own_agent, set_task_status};
 use crate::status::TaskStatus;
 
@@ -87,6 +90,54 @@ async fn finish_task(
         task = set_task_status(conn, task, TaskStatus::Running, None, None).await?;
     }
     Ok(Some(set_task_status(conn, task, to, result, error).await?))
+}
+
+/// Tells the node's creator and whoever requested the generation (the owner of the task's
+/// agent) that it finished: NODE_GENERATED, or NODE_ERROR with the error. One notification
+/// per person, in the generation's transaction.
+async fn notify_generation(
+    conn: &impl ConnectionTrait,
+    node: &nodes::Model,
+    task: Option<&agent_tasks::Model>,
+    kind: NotificationType,
+    error: Option<&str>,
+) -> DomainResult<()> {
+    let mut recipients: Vec<Uuid> = node.created_by.into_iter().collect();
+    if let Some(task) = task
+        && let Some(agent) = agents::Entity::find_by_id(task.agent_id).one(conn).await?
+        && !recipients.contains(&agent.owner_id)
+    {
+        recipients.push(agent.owner_id);
+    }
+    let prompt: String = node.prompt.chars().take(80).collect();
+    let (title, message, priority) = match error {
+        None => (
+            "Response generated".to_string(),
+            format!("The response to “{prompt}” is ready."),
+            NotificationPriority::Medium,
+        ),
+        Some(e) => (
+            "Generation failed".to_string(),
+            format!("Generating the response to “{prompt}” failed: {e}"),
+            NotificationPriority::High,
+        ),
+    };
+    for user in recipients {
+        let mut data = json!({});
+        if let Some(t) = task {
+            data = json!({ "taskId": t.id, "agentId": t.agent_id });
+        }
+        notify(
+            conn,
+            NewNotification::new(user, kind, title.clone(), message.clone())
+                .project(node.project_id)
+                .node(node.id)
+                .priority(priority)
+                .data(data),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn reload(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<nodes::Model> {
@@ -244,6 +295,14 @@ impl AgentsService {
         });
         let task = finish_task(&txn, node_id, TaskStatus::Completed, Some(outcome), None).await?;
         let stale = propagate_stale(&txn, node.project_id, node_id).await?;
+        notify_generation(
+            &txn,
+            &node,
+            task.as_ref(),
+            NotificationType::NodeGenerated,
+            None,
+        )
+        .await?;
         touch(&txn, node.project_id).await?;
         let node = reload(&txn, node_id).await?;
         txn.commit().await?;
@@ -274,7 +333,16 @@ impl AgentsService {
             .filter(nodes::Column::Id.eq(node_id))
             .exec(&txn)
             .await?;
-        let task = finish_task(&txn, node_id, TaskStatus::Failed, None, Some(error)).await?;
+        let task =
+            finish_task(&txn, node_id, TaskStatus::Failed, None, Some(error.clone())).await?;
+        notify_generation(
+            &txn,
+            &node,
+            task.as_ref(),
+            NotificationType::NodeError,
+            Some(&error),
+        )
+        .await?;
         touch(&txn, node.project_id).await?;
         let node = reload(&txn, node_id).await?;
         txn.commit().await?;

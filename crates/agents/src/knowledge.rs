@@ -316,11 +316,13 @@ impl AgentsService {
             }
             _ => {
                 let list = vec!["?"; packs.len()].join(", ");
+                // CROSS JOIN keeps this join order (SQLite does not reorder it): the FTS
+                // index drives, instead of re-running the match for every document.
                 let sql = format!(
                     "SELECT d.id AS id, -bm25(documents_fts, 2.0, 1.0) AS rank \
                      FROM documents_fts \
-                     JOIN documents_fts_map m ON m.fts_rowid = documents_fts.rowid \
-                     JOIN documents d ON d.id = m.doc_id \
+                     CROSS JOIN documents_fts_map m ON m.fts_rowid = documents_fts.rowid \
+                     CROSS JOIN documents d ON d.id = m.doc_id \
                      WHERE documents_fts MATCH ? AND d.knowledge_pack_id IN ({list}) \
                      ORDER BY rank DESC, d.id{limit}"
                 );

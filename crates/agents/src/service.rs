@@ -898,6 +898,7 @@ impl AgentsService {
         let txn = begin_write(&self.db).await?;
         let task = self.own_task_on(&txn, actor, id).await?;
         let task = set_task_status(&txn, task, to, result, error).await?;
+        notify_task_finished(&txn, &task, to).await?;
         if to == TaskStatus::Failed {
             let meta = serde_json::json!({ "taskId": task.id, "agentId": task.agent_id });
             let message = format!("agent task failed: {}", task.error.as_deref().unwrap_or(""));
@@ -975,6 +976,56 @@ impl AgentsService {
         )
         .await
     }
+}
+
+/// Tells the agent's owner that one of its tasks COMPLETED (AGENT_COMPLETED) or FAILED
+/// (AGENT_FAILED), in the transition's transaction. Other moves notify nobody.
+async fn notify_task_finished(
+    conn: &impl ConnectionTrait,
+    task: &agent_tasks::Model,
+    to: TaskStatus,
+) -> DomainResult<()> {
+    use plexus_users::notifications::{
+        NewNotification, NotificationPriority, NotificationType, notify,
+    };
+    let (kind, priority) = match to {
+        TaskStatus::Completed => (
+            NotificationType::AgentCompleted,
+            NotificationPriority::Medium,
+        ),
+        TaskStatus::Failed => (NotificationType::AgentFailed, NotificationPriority::High),
+        _ => return Ok(()),
+    };
+    let Some(agent) = agents::Entity::find_by_id(task.agent_id).one(conn).await? else {
+        return Ok(());
+    };
+    let (title, message) = match to {
+        TaskStatus::Completed => (
+            format!("{} finished a task", agent.name),
+            format!("{} completed “{}”.", agent.name, task.name),
+        ),
+        _ => (
+            format!("{} failed a task", agent.name),
+            format!(
+                "{} failed “{}”: {}",
+                agent.name,
+                task.name,
+                task.error.as_deref().unwrap_or("no error given")
+            ),
+        ),
+    };
+    let mut n = NewNotification::new(agent.owner_id, kind, title, message)
+        .priority(priority)
+        .data(serde_json::json!({ "agentId": agent.id, "taskId": task.id }));
+    if let Some(node) = task.node_id
+        && let Some(node) = plexus_graph::entity::nodes::Entity::find_by_id(node)
+            .one(conn)
+            .await?
+    {
+        n = n.project(node.project_id).node(node.id);
+    }
+    notify(conn, n).await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_task(

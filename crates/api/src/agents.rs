@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::common::{gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, publish, publish_chunk, publish_to, state};
+use crate::context::{actor, loaders, notifying, publish, publish_chunk, publish_to, state};
 use crate::error::ApiResult;
 use crate::graph::GraphNode;
 use crate::projects::{DeletePayload, child_page, counter};
@@ -893,10 +893,13 @@ async fn transition(
 ) -> ApiResult<AgentTaskPayload> {
     let actor: Actor = actor(ctx).await?;
     let id = uuid_of(id, IdKind::AgentTask, "id")?;
-    let task = state(ctx)?
-        .agents
-        .transition_task(&actor, id, to, result, error)
-        .await?;
+    let task = notifying(
+        ctx,
+        state(ctx)?
+            .agents
+            .transition_task(&actor, id, to, result, error),
+    )
+    .await?;
     task_changed(ctx, &task).await?;
     Ok(AgentTaskPayload {
         task: AgentTask::new(task),
@@ -1253,9 +1256,9 @@ impl AgentsMutation {
     ) -> ApiResult<CompleteNodeGenerationPayload> {
         let actor = actor(ctx).await?;
         let node = uuid_of(&input.node_id, IdKind::GraphNode, "nodeId")?;
-        let done = state(ctx)?
-            .agents
-            .complete_generation(
+        let done = notifying(
+            ctx,
+            state(ctx)?.agents.complete_generation(
                 &actor,
                 node,
                 GenerationResult {
@@ -1265,8 +1268,9 @@ impl AgentsMutation {
                     llm_tokens: input.llm_tokens,
                     llm_cost: input.llm_cost,
                 },
-            )
-            .await?;
+            ),
+        )
+        .await?;
         let mut changed = vec![done.node.id];
         changed.extend(&done.stale);
         publish(
@@ -1294,10 +1298,13 @@ impl AgentsMutation {
     ) -> ApiResult<FailNodeGenerationPayload> {
         let actor = actor(ctx).await?;
         let node = uuid_of(&input.node_id, IdKind::GraphNode, "nodeId")?;
-        let (node, task) = state(ctx)?
-            .agents
-            .fail_generation(&actor, node, input.error)
-            .await?;
+        let (node, task) = notifying(
+            ctx,
+            state(ctx)?
+                .agents
+                .fail_generation(&actor, node, input.error),
+        )
+        .await?;
         publish(
             ctx,
             node.project_id,

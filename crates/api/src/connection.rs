@@ -53,6 +53,28 @@ impl<N> Connection<N> {
     }
 }
 
+impl<N> Connection<N> {
+    /// The rows of this page with their cursors (for connections that add fields).
+    pub fn edge_list(&self) -> &[Edge<N>] {
+        &self.edges
+    }
+
+    /// The rows of this page.
+    pub fn node_list(&self) -> Vec<&N> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+
+    /// Where this page sits in its list.
+    pub fn info(&self) -> &PageInfo {
+        &self.page_info
+    }
+
+    /// Counts the whole list.
+    pub async fn count(&self) -> DomainResult<u64> {
+        (self.count)().await
+    }
+}
+
 impl<N: OutputType> TypeName for Connection<N> {
     fn type_name() -> Cow<'static, str> {
         format!("{}Connection", N::type_name()).into()

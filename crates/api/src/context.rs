@@ -30,6 +30,8 @@ pub struct ApiState {
     pub agents: plexus_agents::AgentsService,
     /// Conversations, messages and tool calls.
     pub conversations: plexus_conversations::ConversationsService,
+    /// Media files, storage and voice interactions.
+    pub media: plexus_media::MediaService,
     /// Connection page sizes.
     pub page_limits: PageLimits,
     /// Sign-in and sign-up throttling.
@@ -154,4 +156,25 @@ pub async fn publish_chunk(
         topic, kind, by, id, start, end,
     ));
     Ok(())
+}
+
+/// Runs a service call that may create notifications; once it has succeeded (its
+/// transaction committed), announces each to its recipient's `notificationEvents`.
+pub async fn notifying<T>(
+    ctx: &Context<'_>,
+    call: impl std::future::Future<Output = Result<T, DomainError>>,
+) -> ApiResult<T> {
+    let (out, created) = plexus_users::notifications::collecting(call).await;
+    let out = out?;
+    let st = state(ctx)?;
+    let by = actor(ctx).await?.user_id();
+    for (user, id) in created {
+        st.bus.publish(plexus_core::events::Event::now(
+            plexus_core::events::Topic::User(user),
+            plexus_core::events::EventKind::NotificationAdded,
+            by,
+            vec![id],
+        ));
+    }
+    Ok(out)
 }

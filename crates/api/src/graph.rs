@@ -102,6 +102,28 @@ impl GraphNode {
     async fn project(&self, ctx: &Context<'_>) -> ApiResult<Project> {
         Project::load_visible(ctx, self.model.project_id).await
     }
+    /// Files attached to the node, in upload order.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<crate::connection::Connection<crate::media::Media>> {
+        crate::media::node_media(ctx, self.model.id, first, after, last, before).await
+    }
+    /// Voice interactions on the node (everyone's), in creation order.
+    async fn voice_interactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<crate::connection::Connection<crate::media::VoiceInteraction>> {
+        crate::media::node_voice(ctx, self.model.id, first, after, last, before).await
+    }
     /// The prompt.
     async fn prompt(&self) -> &str {
         &self.model.prompt

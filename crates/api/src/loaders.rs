@@ -11,9 +11,10 @@ use plexus_core::page::ChildPage;
 use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
 use plexus_graph::entity::{edges, nodes};
+use plexus_media::entity::{media, voice_interactions};
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, project_presence, projects};
-use plexus_users::entity::users;
+use plexus_users::entity::{notifications, users};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -266,6 +267,20 @@ pub struct Loaders {
     pub tool_call_counts: Batch<Uuid, u64>,
     /// Tool calls per message.
     pub message_tool_calls: Batch<Uuid, Vec<tool_calls::Model>>,
+    /// Live notifications by id (callers check the recipient).
+    pub notifications: Batch<Uuid, notifications::Model>,
+    /// Live files per project page.
+    pub project_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    /// Live file counts per project.
+    pub project_media_counts: Batch<Uuid, u64>,
+    /// Live files per node page.
+    pub node_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    /// Live file counts per node.
+    pub node_media_counts: Batch<Uuid, u64>,
+    /// Voice interactions per node page.
+    pub node_voice: Batch<(Uuid, ChildPage), Page<voice_interactions::Model>>,
+    /// Voice interaction counts per node.
+    pub node_voice_counts: Batch<Uuid, u64>,
 }
 
 impl Loaders {
@@ -433,6 +448,39 @@ impl Loaders {
             message_tool_calls: batch(state, gate, |s, ids| async move {
                 s.conversations.tool_calls_of_messages(&ids).await
             }),
+            notifications: batch(state, gate, |s, ids| async move {
+                Ok(by_id(s.users.notifications_by_ids(&ids).await?, |n| n.id))
+            }),
+            project_media: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.media.project_pages(&ids, page).await }
+                })
+                .await
+            }),
+            project_media_counts: batch(state, gate, |s, ids| async move {
+                s.media.counts(false, &ids).await
+            }),
+            node_media: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.media.node_pages(&ids, page).await }
+                })
+                .await
+            }),
+            node_media_counts: batch(state, gate, |s, ids| async move {
+                s.media.counts(true, &ids).await
+            }),
+            node_voice: batch(state, gate, |s, keys| async move {
+                child_pages(keys, |ids, page| {
+                    let s = s.clone();
+                    async move { s.media.node_voice_pages(&ids, page).await }
+                })
+                .await
+            }),
+            node_voice_counts: batch(state, gate, |s, ids| async move {
+                s.media.node_voice_counts(&ids).await
+            }),
         }
     }
 
@@ -475,5 +523,12 @@ impl Loaders {
         self.tool_call_pages.clear::<(Uuid, ChildPage)>();
         self.tool_call_counts.clear::<Uuid>();
         self.message_tool_calls.clear::<Uuid>();
+        self.notifications.clear::<Uuid>();
+        self.project_media.clear::<(Uuid, ChildPage)>();
+        self.project_media_counts.clear::<Uuid>();
+        self.node_media.clear::<(Uuid, ChildPage)>();
+        self.node_media_counts.clear::<Uuid>();
+        self.node_voice.clear::<(Uuid, ChildPage)>();
+        self.node_voice_counts.clear::<Uuid>();
     }
 }

@@ -9,6 +9,8 @@ use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::knowledge::{Document, Memory, SystemLog, Workflow, WorkflowExecution};
+use crate::media::{Media, VoiceInteraction};
+use crate::notifications::Notification;
 use crate::projects::Project;
 use crate::users::{User, load_user};
 
@@ -52,6 +54,12 @@ pub enum Node {
     Message(Message),
     /// A tool call made in a conversation.
     ToolCall(ToolCall),
+    /// An entry of the viewer's inbox.
+    Notification(Notification),
+    /// An uploaded file.
+    Media(Media),
+    /// A voice interaction.
+    VoiceInteraction(VoiceInteraction),
 }
 
 /// Most ids `nodes` accepts at once.
@@ -81,6 +89,13 @@ async fn resolve(ctx: &Context<'_>, id: GlobalId) -> ApiResult<Option<Node>> {
             .map(Node::Conversation),
         IdKind::Message => Message::load(ctx, id.uuid).await?.map(Node::Message),
         IdKind::ToolCall => ToolCall::load(ctx, id.uuid).await?.map(Node::ToolCall),
+        IdKind::Notification => Notification::load(ctx, id.uuid)
+            .await?
+            .map(Node::Notification),
+        IdKind::Media => Media::load(ctx, id.uuid).await?.map(Node::Media),
+        IdKind::VoiceInteraction => VoiceInteraction::load(ctx, id.uuid)
+            .await?
+            .map(Node::VoiceInteraction),
         // Types of later domains resolve here as they land.
         _ => None,
     })

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::common::{OrderDirection, Viewport, ViewportInput, gid, not_found, uuid_of};
 use crate::connection::Connection;
-use crate::context::{actor, loaders, publish, state};
+use crate::context::{actor, loaders, notifying, publish, state};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::users::User;
@@ -278,6 +278,17 @@ impl Project {
                 l.node_counts.load_one(id).await
             }),
         ))
+    }
+    /// Files attached to the project (directly or through its nodes), in upload order.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<crate::media::Media>> {
+        crate::media::project_media(ctx, self.model.id, first, after, last, before).await
     }
     /// Live edges (both ends live), in creation order.
     async fn edges(
@@ -849,10 +860,13 @@ impl ProjectsMutation {
                 );
             }
         };
-        let m = state(ctx)?
-            .projects
-            .add_member(&actor, project, who, input.role.into())
-            .await?;
+        let m = notifying(
+            ctx,
+            state(ctx)?
+                .projects
+                .add_member(&actor, project, who, input.role.into()),
+        )
+        .await?;
         member_payload(ctx, m, EventKind::MemberAdded).await
     }
 
@@ -903,7 +917,7 @@ impl ProjectsMutation {
     ) -> ApiResult<DeletePayload> {
         let actor = actor(ctx).await?;
         let project = uuid_of(&input.project_id, IdKind::Project, "projectId")?;
-        let m = state(ctx)?.projects.leave(&actor, project).await?;
+        let m = notifying(ctx, state(ctx)?.projects.leave(&actor, project)).await?;
         publish(
             ctx,
             m.project_id,
@@ -949,10 +963,13 @@ impl ProjectsMutation {
             }
             None => None,
         };
-        let model = state(ctx)?
-            .projects
-            .update_presence(&actor, project, cursor)
-            .await?;
+        let model = notifying(
+            ctx,
+            state(ctx)?
+                .projects
+                .update_presence(&actor, project, cursor),
+        )
+        .await?;
         publish(
             ctx,
             model.project_id,

@@ -7,7 +7,9 @@ use crate::context::ApiState;
 use crate::conversations::{ConversationsMutation, ConversationsQuery};
 use crate::graph::{GraphMutation, GraphQuery};
 use crate::knowledge::{KnowledgeMutation, KnowledgeQuery};
+use crate::media::{MediaMutation, MediaQuery};
 use crate::node::NodeQuery;
+use crate::notifications::{NotificationsMutation, NotificationsQuery};
 use crate::projects::{ProjectsMutation, ProjectsQuery};
 use crate::users::{UsersMutation, UsersQuery};
 
@@ -21,6 +23,8 @@ pub struct Query(
     AgentsQuery,
     KnowledgeQuery,
     ConversationsQuery,
+    NotificationsQuery,
+    MediaQuery,
 );
 
 /// Every mutation root field.
@@ -32,6 +36,8 @@ pub struct Mutation(
     AgentsMutation,
     KnowledgeMutation,
     ConversationsMutation,
+    NotificationsMutation,
+    MediaMutation,
 );
 
 /// Every subscription root field.

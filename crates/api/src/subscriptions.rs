@@ -27,6 +27,7 @@ use crate::conversations::{Conversation, Message, ToolCall};
 use crate::error::ApiResult;
 use crate::graph::{GraphEdge, GraphNode};
 use crate::knowledge::{Workflow, WorkflowExecution};
+use crate::notifications::Notification;
 use crate::projects::{Project, ProjectMember, ProjectPresence};
 use crate::users::User;
 use std::collections::{HashMap, VecDeque};
@@ -249,6 +250,27 @@ event_object!(WorkflowExecutionChanged, "An execution of the workflow started or
     execution: Option<WorkflowExecution> = WorkflowExecution::load(ctx, e.first()).await;
 });
 
+event_object!(NotificationAdded, "A notification arrived in the viewer's inbox.", |e, ctx| {
+    /// The notification (null if it has expired meanwhile).
+    notification: Option<Notification> = Notification::load(ctx, e.first()).await;
+});
+
+/// Something that happened in the viewer's inbox.
+#[derive(Union)]
+pub enum NotificationEvent {
+    NotificationAdded(NotificationAdded),
+}
+
+fn notification_event(user: Uuid, e: &Event) -> Option<NotificationEvent> {
+    let d = event_data(user, e);
+    match e.kind {
+        EventKind::NotificationAdded => {
+            Some(NotificationEvent::NotificationAdded(NotificationAdded(d)))
+        }
+        _ => None,
+    }
+}
+
 /// Something that happened in an agent's task queue.
 #[derive(Union)]
 pub enum AgentTaskEvent {
@@ -346,7 +368,7 @@ enum Scope {
         id: Uuid,
         project: Option<Uuid>,
     },
-    /// Ownership of agents and workflows never changes: no re-checks.
+    /// Ownership of agents, workflows and inboxes never changes: no re-checks.
     Owned(Topic),
 }
 
@@ -670,6 +692,20 @@ impl ProjectsSubscription {
         let mut feed = Feed::new(state(ctx)?.clone(), viewer, scope, loaders(ctx)?.clone());
         feed.only = only;
         Ok(stream_of(feed, agent, agent_task_event))
+    }
+
+    /// Notifications arriving in the viewer's inbox, as they are created (after the change
+    /// that caused them has committed). Needs a signed-in viewer.
+    async fn notification_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = ApiResult<NotificationEvent>> + use<>, crate::error::ApiError>
+    {
+        let viewer = actor(ctx).await?;
+        let me = viewer.require_user()?;
+        let scope = Scope::Owned(Topic::User(me));
+        let feed = Feed::new(state(ctx)?.clone(), viewer, scope, loaders(ctx)?.clone());
+        Ok(stream_of(feed, me, notification_event))
     }
 
     /// Executions of a workflow starting and finishing, for the workflow's owner.

@@ -21,6 +21,8 @@ pub enum Topic {
     Agent(Uuid),
     /// A workflow's executions.
     Workflow(Uuid),
+    /// A user's inbox.
+    User(Uuid),
 }
 
 /// What happened.
@@ -51,6 +53,7 @@ pub enum EventKind {
     AgentTaskChanged,
     AgentDeleted,
     WorkflowExecutionChanged,
+    NotificationAdded,
 }
 
 /// One change, as published on the bus.

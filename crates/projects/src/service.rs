@@ -7,6 +7,9 @@ use plexus_core::error::is_unique_violation;
 use plexus_core::page::{ChildPage, KeyValue, Ordering, PageArgs, fetch_child_pages, fetch_page};
 use plexus_core::{Actor, DomainError, DomainResult, Page};
 use plexus_users::entity::users;
+use plexus_users::notifications::{
+    NewNotification, NotificationPriority, NotificationType, notify,
+};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -427,6 +430,22 @@ impl ProjectsService {
                 }
                 e => e,
             })?;
+        let name = &access.project.name;
+        notify(
+            &txn,
+            NewNotification::new(
+                user.id,
+                NotificationType::ProjectInvite,
+                format!("You were added to “{name}”"),
+                format!(
+                    "You are now {} of the project “{name}”.",
+                    role.as_str().to_lowercase()
+                ),
+            )
+            .project(project_id)
+            .data(serde_json::json!({ "role": role.as_str(), "addedBy": actor.user_id() })),
+        )
+        .await?;
         touch(&txn, project_id).await?;
         txn.commit().await?;
         Ok(member)
@@ -488,9 +507,16 @@ impl ProjectsService {
     pub async fn leave(&self, actor: &Actor, project_id: Uuid) -> DomainResult<members::Model> {
         let user = actor.require_user()?;
         let txn = begin_write(&self.db).await?;
-        access_on(&txn, actor, project_id).await?;
+        let access = access_on(&txn, actor, project_id).await?;
         let member = leave_checked(&txn, project_id, user).await?;
         delete_member(&txn, &member).await?;
+        collaboration(
+            &txn,
+            &access.project,
+            user,
+            NotificationType::CollaborationLeft,
+        )
+        .await?;
         touch(&txn, project_id).await?;
         txn.commit().await?;
         Ok(member)
@@ -563,6 +589,23 @@ impl ProjectsService {
             }
             None => None,
         };
+        let txn = begin_write(&self.db).await?;
+        let previous = presence::Entity::find()
+            .filter(presence::Column::UserId.eq(user))
+            .filter(presence::Column::ProjectId.eq(project_id))
+            .one(&txn)
+            .await?;
+        let away_since = ts - Duration::seconds(PRESENCE_WINDOW_SECS);
+        let returning = previous.is_none_or(|p| !p.is_active || p.last_seen < away_since);
+        if returning {
+            collaboration(
+                &txn,
+                &access.project,
+                user,
+                NotificationType::CollaborationJoined,
+            )
+            .await?;
+        }
         let row = presence::ActiveModel {
             id: Set(Uuid::now_v7()),
             user_id: Set(user),
@@ -582,14 +625,16 @@ impl ProjectsService {
                     ])
                     .to_owned(),
             )
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
-        presence::Entity::find()
+        let row = presence::Entity::find()
             .filter(presence::Column::UserId.eq(user))
             .filter(presence::Column::ProjectId.eq(project_id))
-            .one(&self.db)
+            .one(&txn)
             .await?
-            .ok_or_else(|| DomainError::internal("presence row vanished after upsert"))
+            .ok_or_else(|| DomainError::internal("presence row vanished after upsert"))?;
+        txn.commit().await?;
+        Ok(row)
     }
 
     /// Members seen in the last five minutes, per project, most recent first.
@@ -720,6 +765,61 @@ async fn delete_member(conn: &impl ConnectionTrait, member: &members::Model) -> 
         .filter(presence::Column::UserId.eq(member.user_id))
         .exec(conn)
         .await?;
+    Ok(())
+}
+
+/// How long a COLLABORATION_JOINED / _LEFT notification stays in the inbox.
+pub const COLLABORATION_NOTICE_DAYS: i64 = 7;
+
+/// Tells the project's owner that `user` (re)joined the canvas or left the project. The
+/// owner's own comings and goings notify nobody. Joining counts once per absence: the first
+/// heartbeat, or the first after being away longer than the presence window — never every
+/// heartbeat.
+async fn collaboration(
+    conn: &impl ConnectionTrait,
+    project: &projects::Model,
+    user: Uuid,
+    kind: NotificationType,
+) -> DomainResult<()> {
+    if project.owner_id == user {
+        return Ok(());
+    }
+    let who = users::Entity::find_by_id(user)
+        .one(conn)
+        .await?
+        .and_then(|u| {
+            u.username.or_else(|| {
+                let full = [u.first_name, u.last_name]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (!full.is_empty()).then_some(full)
+            })
+        })
+        // Emails are private: a member without a name is just "A member".
+        .unwrap_or_else(|| "A member".into());
+    let name = &project.name;
+    let (title, message) = if kind == NotificationType::CollaborationLeft {
+        (
+            format!("{who} left “{name}”"),
+            format!("{who} is no longer a member of the project “{name}”."),
+        )
+    } else {
+        (
+            format!("{who} joined “{name}”"),
+            format!("{who} opened the canvas of the project “{name}”."),
+        )
+    };
+    notify(
+        conn,
+        NewNotification::new(project.owner_id, kind, title, message)
+            .project(project.id)
+            .priority(NotificationPriority::Low)
+            .data(serde_json::json!({ "userId": user }))
+            .expires_at(now() + Duration::days(COLLABORATION_NOTICE_DAYS)),
+    )
+    .await?;
     Ok(())
 }
 

@@ -105,6 +105,16 @@ pub async fn state(
         graph: plexus_graph::GraphService::new(db.clone()),
         agents: plexus_agents::AgentsService::new(db.clone()),
         conversations: plexus_conversations::ConversationsService::new(db.clone()),
+        media: plexus_media::MediaService::new(
+            db.clone(),
+            Arc::new(plexus_media::LocalStorage::new(crate::config::media_dir(
+                &config,
+            ))),
+            plexus_media::MediaSettings {
+                max_bytes: config.media_max_bytes,
+                allowed_types: config.media_allowed_types.clone(),
+            },
+        ),
         page_limits: PageLimits {
             default_size: config.default_page_size,
             max_size: config.max_page_size,
@@ -195,6 +205,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { Redirect::to("/graphql") }))
         .route("/graphql", get(http::get).post(http::post))
         .route("/graphql/ws", get(crate::ws::handler))
+        .route("/media/{id}", get(crate::media::download))
+        .route("/media/{id}/thumbnail", get(crate::media::thumbnail))
         .route(
             "/graphiql/{file}",
             get(|Path(file): Path<String>| async move { graphiql::asset(&file) }),
@@ -459,11 +471,25 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
     })
 }
 
-/// Hourly: purges expired memories and system logs older than the retention setting.
+/// Days a deleted file's bytes are kept before the purge removes them.
+pub const MEDIA_PURGE_DAYS: u32 = 7;
+
+/// Hourly: purges expired memories, expired notifications, files deleted more than
+/// [`MEDIA_PURGE_DAYS`] ago and system logs older than the retention setting.
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
+        match state.api.users.purge_expired_notifications().await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired notifications purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = e.public_message(), "purging notifications failed"),
+        }
+        match state.api.media.purge_deleted(MEDIA_PURGE_DAYS).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "deleted media purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = e.public_message(), "purging media failed"),
+        }
         let agents = &state.api.agents;
         match agents.purge_expired_memories().await {
             Ok(n) if n > 0 => tracing::info!(purged = n, "expired memories purged"),

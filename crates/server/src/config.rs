@@ -293,6 +293,17 @@ pub struct ConfigArgs {
         global = true
     )]
     pub log_retention_days: u32,
+    /// Directory of uploaded files [default: beside the SQLite file as `<db>.media`, else
+    /// `./media`].
+    #[arg(long, env = "PLEXUS_MEDIA_DIR", global = true)]
+    pub media_dir: Option<PathBuf>,
+    /// Largest uploaded file, in bytes.
+    #[arg(long, env = "PLEXUS_MEDIA_MAX_BYTES", default_value_t = 25 * 1024 * 1024, global = true)]
+    pub media_max_bytes: u64,
+    /// Accepted upload types (sniffed from the bytes), comma-separated `type/subtype` or
+    /// `type/*` [default: common images, audio, video, PDF and plain text].
+    #[arg(long, env = "PLEXUS_MEDIA_ALLOWED_TYPES", global = true)]
+    pub media_allowed_types: Option<String>,
 }
 
 /// Validated configuration.
@@ -338,6 +349,12 @@ pub struct Config {
     pub metrics: bool,
     /// Days system logs are kept; 0 keeps them forever.
     pub log_retention_days: u32,
+    /// Directory of uploaded files; `None` = the default (see [`media_dir`]).
+    pub media_dir: Option<PathBuf>,
+    /// Largest uploaded file, in bytes.
+    pub media_max_bytes: u64,
+    /// Accepted upload types.
+    pub media_allowed_types: Vec<String>,
 }
 
 /// The default database: `plexus.db` in the working directory, created on first start.
@@ -385,6 +402,28 @@ impl ConfigArgs {
         positive("PLEXUS_MAX_PAGE_SIZE", self.max_page_size)?;
         positive("PLEXUS_MAX_BODY_BYTES", self.max_body_bytes as u64)?;
         positive("PLEXUS_MAX_BATCH", self.max_batch as u64)?;
+        positive("PLEXUS_MEDIA_MAX_BYTES", self.media_max_bytes)?;
+        let media_allowed_types: Vec<String> = match &self.media_allowed_types {
+            None => plexus_media::sniff::DEFAULT_ALLOWED
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            Some(list) => list
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        };
+        for t in &media_allowed_types {
+            let ok = t
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
+            if !ok {
+                return Err(format!(
+                    "PLEXUS_MEDIA_ALLOWED_TYPES: `{t}` is not a MIME type (`type/subtype` or `type/*`)"
+                ));
+            }
+        }
         positive("PLEXUS_DB_MAX_CONNECTIONS", self.db_max_connections as u64)?;
         positive("PLEXUS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
         positive("PLEXUS_WS_INIT_TIMEOUT_SECS", self.ws_init_timeout_secs)?;
@@ -489,6 +528,9 @@ impl ConfigArgs {
             slow_query_ms: self.slow_query_ms,
             metrics: self.metrics,
             log_retention_days: self.log_retention_days,
+            media_dir: self.media_dir,
+            media_max_bytes: self.media_max_bytes,
+            media_allowed_types,
         })
     }
 }
@@ -534,6 +576,17 @@ impl Config {
             slow_query_ms: 500,
             metrics: true,
             log_retention_days: 30,
+            // Each test server gets its own directory (the harness removes it).
+            media_dir: Some(
+                std::env::temp_dir()
+                    .join("plexus-tests")
+                    .join(format!("media-{}", uuid::Uuid::now_v7())),
+            ),
+            media_max_bytes: 25 * 1024 * 1024,
+            media_allowed_types: plexus_media::sniff::DEFAULT_ALLOWED
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 
@@ -562,6 +615,26 @@ pub fn secret_file(config: &Config) -> PathBuf {
                 .join(format!("{name}.jwt-secret"))
         }
         None => PathBuf::from(".plexus-jwt-secret"),
+    }
+}
+
+/// The directory of uploaded files: `PLEXUS_MEDIA_DIR`, else beside the SQLite file
+/// (`plexus.db.media`), else `./media`.
+pub fn media_dir(config: &Config) -> PathBuf {
+    if let Some(d) = &config.media_dir {
+        return d.clone();
+    }
+    match config.sqlite_file() {
+        Some(db) => {
+            let name = db
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "plexus.db".into());
+            db.parent()
+                .unwrap_or(Path::new(""))
+                .join(format!("{name}.media"))
+        }
+        None => PathBuf::from("media"),
     }
 }
 

@@ -102,13 +102,155 @@ pub fn error_response_id(
     resp
 }
 
-/// `POST /graphql`.
+/// Most files one multipart request may carry.
+pub const MAX_UPLOAD_FILES: usize = 10;
+
+/// `POST /graphql`: JSON, or a GraphQL multipart request (file uploads).
 pub async fn post(
     State(app): State<AppState>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
+    req: axum::extract::Request,
+) -> Response {
+    let content_type = header_str(&headers, header::CONTENT_TYPE).unwrap_or_default();
+    if content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/")
+    {
+        return multipart(&app, connect, &headers, &content_type, req.into_body()).await;
+    }
+    use axum::extract::FromRequest;
+    let body = Bytes::from_request(req, &app).await;
+    post_json(&app, connect, &headers, body).await
+}
+
+/// A GraphQL multipart request (<https://github.com/jaydenseric/graphql-multipart-request-spec>):
+/// refused without a non-simple header (a browser cannot send one cross-site without a
+/// CORS preflight), files spooled to temporary files as they stream in — never whole in
+/// memory — each at most `PLEXUS_MEDIA_MAX_BYTES` (else 413), batches allowed.
+async fn multipart(
+    app: &AppState,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+    content_type: &str,
+    body: axum::body::Body,
+) -> Response {
+    use futures_util::TryStreamExt;
+    let call = Call::new(app, headers, connect);
+    let Some(media) = negotiate(headers) else {
+        return not_acceptable(call.request_id);
+    };
+    let error_response = |status, code, message: &str| {
+        error_response_id(status, media, code, message, call.request_id)
+    };
+    if !headers.contains_key("apollo-require-preflight") && !headers.contains_key("x-plexus-csrf") {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "CSRF_PREVENTED",
+            "multipart requests must carry an `apollo-require-preflight` or `x-plexus-csrf` header (CSRF protection)",
+        );
+    }
+    let max_file = app.config.media_max_bytes;
+    let limit = max_file
+        .saturating_mul(MAX_UPLOAD_FILES as u64)
+        .saturating_add(app.config.max_body_bytes as u64);
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let reader = axum::body::Body::new(limited)
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .into_async_read();
+    let opts = async_graphql::http::MultipartOptions::default()
+        .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
+        .max_num_files(MAX_UPLOAD_FILES);
+    let batch = match async_graphql::http::receive_batch_body(Some(content_type), reader, opts)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            let detail = format!("{e:?}");
+            if [
+                "PayloadTooLarge",
+                "FieldSizeExceeded",
+                "StreamSizeExceeded",
+                "LengthLimitError",
+            ]
+            .iter()
+            .any(|k| detail.contains(k))
+            {
+                return error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    &format!(
+                        "an uploaded file is larger than {max_file} bytes (or the request carries more than {MAX_UPLOAD_FILES} of them)"
+                    ),
+                );
+            }
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("invalid multipart request: {e}"),
+            );
+        }
+    };
+    let (requests, single) = match batch {
+        async_graphql::BatchRequest::Single(r) => (vec![r], true),
+        async_graphql::BatchRequest::Batch(rs) => (rs, false),
+    };
+    if requests.is_empty() || requests.len() > app.config.max_batch {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &format!("a batch must hold 1 to {} operations", app.config.max_batch),
+        );
+    }
+    let mut responses = Vec::with_capacity(requests.len());
+    for req in requests {
+        let allowed = match &app.config.persisted_only {
+            Some(manifest) => manifest.by_hash(&persisted::sha256(&req.query)).is_some(),
+            None => true,
+        };
+        let prepared = if allowed {
+            Prepared::Run(req)
+        } else {
+            Prepared::Answer(
+                gql_error(
+                    "PERSISTED_QUERY_NOT_ALLOWED",
+                    "only operations from the persisted-operation manifest may run here",
+                ),
+                true,
+            )
+        };
+        responses.push(run(&call, prepared, false).await);
+    }
+    let status = if media == Media::GraphqlResponse && responses.iter().all(|r| r.1) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = if single {
+        BatchResponse::Single(
+            responses
+                .into_iter()
+                .map(|r| r.0)
+                .next()
+                .unwrap_or_default(),
+        )
+    } else {
+        BatchResponse::Batch(responses.into_iter().map(|r| r.0).collect())
+    };
+    respond(status, media, &body)
+}
+
+/// A JSON `POST /graphql`.
+async fn post_json(
+    app: &AppState,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let headers = headers.clone();
+    let app = app.clone();
     let call = Call::new(&app, &headers, connect);
     let Some(media) = negotiate(&headers) else {
         return not_acceptable(call.request_id);

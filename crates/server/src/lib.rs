@@ -7,6 +7,7 @@ pub mod db;
 pub mod graphiql;
 pub mod http;
 pub mod limits;
+pub mod media;
 pub mod metrics;
 pub mod persisted;
 pub mod seed;

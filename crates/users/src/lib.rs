@@ -2,6 +2,7 @@
 //! sign-in, sessions and profiles. Knows nothing of GraphQL.
 
 pub mod entity;
+pub mod notifications;
 pub mod password;
 pub mod service;
 pub mod tokens;
