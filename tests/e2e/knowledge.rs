@@ -408,9 +408,13 @@ async fn search_latency_on_100k_documents() {
                         .map(|_| {
                             let emb: Vec<f32> =
                                 (0..384).map(|_| rng.random_range(-1.0..1.0)).collect();
-                            let content: Vec<&str> = (0..40)
+                            let mut content: Vec<&str> = (0..40)
                                 .map(|_| words[rng.random_range(0..words.len())])
                                 .collect();
+                            // One document in a thousand holds a rare word.
+                            if rng.random_range(0..1000) == 0 {
+                                content.push("needle");
+                            }
                             let ts = plexus_core::db::now();
                             documents::ActiveModel {
                                 id: Set(uuid::Uuid::now_v7()),
@@ -447,9 +451,16 @@ async fn search_latency_on_100k_documents() {
                         },
                     ),
                     (
-                        "text",
+                        "text (nearly every document matches)",
                         Search {
                             query: Some("vector graph".into()),
+                            ..Default::default()
+                        },
+                    ),
+                    (
+                        "text (a rare word: ~100 documents match)",
+                        Search {
+                            query: Some("needle".into()),
                             ..Default::default()
                         },
                     ),

@@ -563,33 +563,31 @@ db_test!(
     }
 );
 
-/// Inserts a conversation for a user straight into its table (the conversations API is
-/// built elsewhere); returns its global id.
-async fn conversation(app: &TestApp, user_gid: &str) -> String {
-    let user = plexus_core::GlobalId::parse(user_gid, "id").unwrap().uuid;
-    let id = uuid::Uuid::now_v7();
-    let ts = "2026-12-01T00:00:00+00:00";
-    let sql = match app.backend {
-        plexus_tests::Backend::Postgres => format!(
-            "INSERT INTO conversations (id, user_id, is_active, created_at, updated_at) VALUES ('{id}', '{user}', true, '{ts}', '{ts}')"
-        ),
-        plexus_tests::Backend::Sqlite => format!(
-            "INSERT INTO conversations (id, user_id, is_active, created_at, updated_at) VALUES (X'{}', X'{}', 1, '{ts}', '{ts}')",
-            id.simple(),
-            user.simple()
-        ),
-    };
-    app.sql(&sql).await;
-    plexus_core::id::encode(plexus_core::IdKind::Conversation, id)
+/// Starts a conversation over the API (in `project`, if given); returns its global id.
+async fn conversation(app: &TestApp, token: &str, project: Option<&str>) -> String {
+    let v = app
+        .gql(
+            "mutation($i: CreateConversationInput!) { createConversation(input: $i) { conversation { id } } }",
+            json!({ "i": { "projectId": project } }),
+            Some(token),
+        )
+        .await;
+    v["data"]["createConversation"]["conversation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("createConversation: {v}"))
+        .to_string()
 }
 
 db_test!(
-    conversation_attachments_belong_to_the_conversation_owner,
+    conversation_attachments_follow_the_conversation,
     |app| async move {
-        let (ada, ada_id) = user(&app, "ada").await;
+        let (ada, _) = user(&app, "ada").await;
         let (bob, _) = user(&app, "bob").await;
-        let conv = conversation(&app, &ada_id).await;
+        let (member, member_id) = user(&app, "member").await;
+        let (viewer, viewer_id) = user(&app, "viewer").await;
         let png = png();
+        // A private conversation: its owner alone.
+        let conv = conversation(&app, &ada, None).await;
         let v = upload(
             &app,
             Some(&bob),
@@ -617,6 +615,34 @@ db_test!(
         let q = "query($id: ID!) { node(id: $id) { ... on Media { conversationId } } }";
         let v = app.gql(q, json!({ "id": m["id"] }), Some(&ada)).await;
         assert_eq!(v["data"]["node"]["conversationId"], json!(conv), "{v}");
+
+        // In a project: its readers see the attachments, its writers (MEMBER and above)
+        // attach, a VIEWER only reads, outsiders see nothing.
+        let p = project(&app, &ada, "team", false).await;
+        add_member(&app, &ada, &p, &member_id, "MEMBER").await;
+        add_member(&app, &ada, &p, &viewer_id, "VIEWER").await;
+        let team = conversation(&app, &ada, Some(&p)).await;
+        let m = uploaded(
+            &app,
+            &member,
+            json!({ "conversationId": team }),
+            "from-member.png",
+            &png,
+        )
+        .await;
+        let url = m["url"].as_str().unwrap();
+        for (token, status) in [(&ada, 200), (&member, 200), (&viewer, 200), (&bob, 404)] {
+            assert_eq!(status_of(&app, url, Some(token)).await, status);
+        }
+        let v = upload(
+            &app,
+            Some(&viewer),
+            json!({ "conversationId": team }),
+            "v.png",
+            &png,
+        )
+        .await;
+        assert_eq!(code(&v), "FORBIDDEN", "{v}");
     }
 );
 

@@ -4,7 +4,9 @@
 
 use plexus_core::db::{begin_write, contains_ci, now};
 use plexus_core::error::is_unique_violation;
-use plexus_core::page::{ChildPage, KeyValue, Ordering, PageArgs, fetch_child_pages, fetch_page};
+use plexus_core::page::{
+    ChildPage, KeyValue, Ordering, PageArgs, count_children, fetch_child_pages, fetch_page,
+};
 use plexus_core::{Actor, DomainError, DomainResult, Page, UserRole};
 use plexus_users::entity::users;
 use sea_orm::sea_query::{Expr, Query};
@@ -122,40 +124,7 @@ pub struct NewTask {
     pub metadata: Option<Value>,
 }
 
-pub fn check_text(field: &str, v: &str, min: usize, max: usize) -> DomainResult<()> {
-    let n = v.chars().count();
-    if n < min || n > max {
-        return Err(DomainError::invalid(
-            field,
-            if min > 0 {
-                format!("{field} must be {min} to {max} characters")
-            } else {
-                format!("{field} must be at most {max} characters")
-            },
-        ));
-    }
-    Ok(())
-}
-
-pub fn check_object(field: &str, v: &Value) -> DomainResult<()> {
-    if !v.is_object() {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must be a JSON object"),
-        ));
-    }
-    check_size(field, v)
-}
-
-pub fn check_size(field: &str, v: &Value) -> DomainResult<()> {
-    if v.to_string().len() > 256 * 1024 {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must be at most 256 KiB"),
-        ));
-    }
-    Ok(())
-}
+pub use plexus_core::validate::{check_object, check_size, check_text};
 
 /// `BAD_USER_INPUT` on `schema` unless it is a JSON Schema object that compiles.
 pub fn check_tool_schema(schema: &Value) -> DomainResult<()> {
@@ -947,16 +916,15 @@ impl AgentsService {
 
     /// Task counts per agent (one statement).
     pub async fn task_counts(&self, agent_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let rows: Vec<(Uuid, i64)> = agent_tasks::Entity::find()
-            .select_only()
-            .column(agent_tasks::Column::AgentId)
-            .column_as(agent_tasks::Column::Id.count(), "n")
-            .filter(agent_tasks::Column::AgentId.is_in(agent_ids.iter().copied()))
-            .group_by(agent_tasks::Column::AgentId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(a, n)| (a, n as u64)).collect())
+        use agent_tasks::Column as C;
+        count_children(
+            &self.db,
+            agent_tasks::Entity::find(),
+            C::AgentId,
+            C::Id,
+            agent_ids,
+        )
+        .await
     }
 
     /// One page of tasks per agent, in creation order (one statement).

@@ -7,7 +7,9 @@ use plexus_agents::service::{
     check_object, check_size, check_text, own_agent, validate_arguments, visible_tool,
 };
 use plexus_core::db::{begin_write, contains_ci, now};
-use plexus_core::page::{ChildPage, KeyValue, Ordering, PageArgs, fetch_child_pages, fetch_page};
+use plexus_core::page::{
+    ChildPage, KeyValue, Ordering, PageArgs, count_children, fetch_child_pages, fetch_page,
+};
 use plexus_core::{Actor, DomainError, DomainResult, Page};
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, projects};
@@ -16,7 +18,7 @@ use plexus_users::entity::users;
 use sea_orm::sea_query::{BinOper, Expr, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
+    ExprTrait, PaginatorTrait, QueryFilter, Select, Set,
 };
 use serde_json::Value;
 use std::collections::HashMap;
@@ -235,8 +237,9 @@ async fn role_in(
     Ok(row.and_then(|m| ProjectRole::parse(&m.role)))
 }
 
-/// A live conversation and what the actor may do with it; `NOT_FOUND` when unreadable.
-async fn conversation_on(
+/// A live conversation and what the actor may do with it, read through `conn` (a
+/// transaction or the pool); `NOT_FOUND` when unreadable.
+pub async fn conversation_on(
     conn: &impl ConnectionTrait,
     actor: &Actor,
     id: Uuid,
@@ -532,19 +535,7 @@ impl ConversationsService {
         agent_ids: &[Uuid],
     ) -> DomainResult<HashMap<Uuid, u64>> {
         use conversations::Column as C;
-        let rows: Vec<(Option<Uuid>, i64)> = live()
-            .select_only()
-            .column(C::AgentId)
-            .column_as(C::Id.count(), "n")
-            .filter(C::AgentId.is_in(agent_ids.iter().copied()))
-            .group_by(C::AgentId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(a, n)| a.map(|a| (a, n as u64)))
-            .collect())
+        count_children(&self.db, live(), C::AgentId, C::Id, agent_ids).await
     }
 
     // ---- messages ----------------------------------------------------------------------
@@ -778,16 +769,14 @@ impl ConversationsService {
         conversation_ids: &[Uuid],
     ) -> DomainResult<HashMap<Uuid, u64>> {
         use messages::Column as C;
-        let rows: Vec<(Uuid, i64)> = live_messages()
-            .select_only()
-            .column(C::ConversationId)
-            .column_as(C::Id.count(), "n")
-            .filter(C::ConversationId.is_in(conversation_ids.iter().copied()))
-            .group_by(C::ConversationId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(c, n)| (c, n as u64)).collect())
+        count_children(
+            &self.db,
+            live_messages(),
+            C::ConversationId,
+            C::Id,
+            conversation_ids,
+        )
+        .await
     }
 
     // ---- tool calls --------------------------------------------------------------------
@@ -892,16 +881,8 @@ impl ConversationsService {
         conversation_ids: &[Uuid],
     ) -> DomainResult<HashMap<Uuid, u64>> {
         use tool_calls::Column as C;
-        let rows: Vec<(Uuid, i64)> = tool_calls::Entity::find()
-            .select_only()
-            .column(C::ConversationId)
-            .column_as(C::Id.count(), "n")
-            .filter(C::ConversationId.is_in(conversation_ids.iter().copied()))
-            .group_by(C::ConversationId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(c, n)| (c, n as u64)).collect())
+        let all = tool_calls::Entity::find();
+        count_children(&self.db, all, C::ConversationId, C::Id, conversation_ids).await
     }
 
     /// The tool calls of each message, in the order they were made (one statement).

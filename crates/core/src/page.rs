@@ -538,3 +538,32 @@ where
     }
     Ok(pages)
 }
+
+/// Row counts of `select` per parent (`parent_col`), for the given parents, in one
+/// statement: the `totalCount` of nested connections. Parents without rows are absent.
+pub async fn count_children<E, D>(
+    db: &D,
+    select: Select<E>,
+    parent_col: E::Column,
+    id_col: E::Column,
+    parents: &[Uuid],
+) -> DomainResult<std::collections::HashMap<Uuid, u64>>
+where
+    E: EntityTrait,
+    D: ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let rows: Vec<(Option<Uuid>, i64)> = select
+        .select_only()
+        .column(parent_col)
+        .column_as(id_col.count(), "n")
+        .filter(parent_col.is_in(parents.iter().copied()))
+        .group_by(parent_col)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, n)| p.map(|p| (p, n as u64)))
+        .collect())
+}

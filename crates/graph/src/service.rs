@@ -5,7 +5,7 @@
 use plexus_core::db::{begin_write, now};
 use plexus_core::error::is_unique_violation;
 use plexus_core::id::encode;
-use plexus_core::page::{ChildPage, fetch_child_pages};
+use plexus_core::page::{ChildPage, count_children, fetch_child_pages};
 use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_projects::service::{ProjectAccess, access_on, touch};
 use sea_orm::sea_query::{Alias, Expr, IntoIden, JoinType};
@@ -63,29 +63,11 @@ fn position_json(field: &str, (x, y): (f64, f64)) -> DomainResult<Value> {
 }
 
 fn check_text(field: &str, v: &str, max: usize) -> DomainResult<()> {
-    if v.chars().count() > max {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    Ok(())
+    plexus_core::validate::check_text(field, v, 0, max)
 }
 
 fn check_metadata(v: &Value) -> DomainResult<()> {
-    if !v.is_object() {
-        return Err(DomainError::invalid(
-            "metadata",
-            "metadata must be a JSON object",
-        ));
-    }
-    if v.to_string().len() > 64 * 1024 {
-        return Err(DomainError::invalid(
-            "metadata",
-            "metadata must be at most 64 KiB",
-        ));
-    }
-    Ok(())
+    plexus_core::validate::check_object_within("metadata", v, 64 * 1024)
 }
 
 fn node_name(id: Uuid) -> String {
@@ -649,31 +631,27 @@ impl GraphService {
 
     /// Live node counts per project.
     pub async fn node_counts(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let rows: Vec<(Uuid, i64)> = nodes::Entity::find()
-            .select_only()
-            .column(nodes::Column::ProjectId)
-            .column_as(nodes::Column::Id.count(), "n")
-            .filter(nodes::Column::ProjectId.is_in(project_ids.iter().copied()))
-            .filter(nodes::Column::DeletedAt.is_null())
-            .group_by(nodes::Column::ProjectId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
+        let live = nodes::Entity::find().filter(nodes::Column::DeletedAt.is_null());
+        count_children(
+            &self.db,
+            live,
+            nodes::Column::ProjectId,
+            nodes::Column::Id,
+            project_ids,
+        )
+        .await
     }
 
     /// Live edge counts per project.
     pub async fn edge_counts(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let rows: Vec<(Uuid, i64)> = live_edges()
-            .select_only()
-            .column(edges::Column::ProjectId)
-            .column_as(edges::Column::Id.count(), "n")
-            .filter(edges::Column::ProjectId.is_in(project_ids.iter().copied()))
-            .group_by(edges::Column::ProjectId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
+        count_children(
+            &self.db,
+            live_edges(),
+            edges::Column::ProjectId,
+            edges::Column::Id,
+            project_ids,
+        )
+        .await
     }
 }
 

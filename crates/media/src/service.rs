@@ -4,20 +4,23 @@
 //!
 //! Who sees a file: its owner; members of the project it is attached to (directly or
 //! through a node); anyone when that project is public; for a conversation attachment,
-//! the conversation's owner. Everyone else — and everyone once it is deleted — gets
-//! `NOT_FOUND`. Attaching needs edit rights on the project or node (EDITOR and above) or
-//! ownership of the conversation. Only the owner changes or deletes a file.
+//! whoever may read the conversation (its owner; its project's members). Everyone else —
+//! and everyone once it is deleted — gets `NOT_FOUND`. Attaching needs edit rights on the
+//! project or node (EDITOR and above) or write access to the conversation (MEMBER and
+//! above in its project). Only the owner changes or deletes a file.
 //!
 //! An upload is staged in storage first; its row is written and the staged bytes are
 //! published under the row's key inside one transaction, so a failure at any step leaves
 //! neither a file nor a row.
 
 use plexus_core::db::{begin_write, now};
-use plexus_core::page::{ChildPage, KeyValue, Ordering, PageArgs, fetch_child_pages, fetch_page};
+use plexus_core::page::{
+    ChildPage, KeyValue, Ordering, PageArgs, count_children, fetch_child_pages, fetch_page,
+};
 use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_graph::service::node_access;
 use plexus_projects::service::access_on;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
@@ -198,29 +201,11 @@ fn thumbnail_key(m: &media::Model) -> String {
 }
 
 fn check_text(field: &str, v: &str, max: usize) -> DomainResult<()> {
-    if v.chars().count() > max {
-        return Err(DomainError::invalid(
-            field,
-            format!("{field} must be at most {max} characters"),
-        ));
-    }
-    Ok(())
+    plexus_core::validate::check_text(field, v, 0, max)
 }
 
 fn check_metadata(v: &Value) -> DomainResult<()> {
-    if !v.is_object() {
-        return Err(DomainError::invalid(
-            "metadata",
-            "metadata must be a JSON object",
-        ));
-    }
-    if v.to_string().len() > 64 * 1024 {
-        return Err(DomainError::invalid(
-            "metadata",
-            "metadata must be at most 64 KiB",
-        ));
-    }
-    Ok(())
+    plexus_core::validate::check_object_within("metadata", v, 64 * 1024)
 }
 
 /// The client's file name without directories or control characters, at most 255
@@ -240,18 +225,16 @@ fn live() -> Select<media::Entity> {
     media::Entity::find().filter(media::Column::DeletedAt.is_null())
 }
 
-/// The owner of a live conversation, read straight from its table (the conversations
-/// crate sits above media).
-async fn conversation_owner(conn: &impl ConnectionTrait, id: Uuid) -> DomainResult<Option<Uuid>> {
-    let q = Query::select()
-        .column(Alias::new("user_id"))
-        .from(Alias::new("conversations"))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .and_where(Expr::col(Alias::new("deleted_at")).is_null())
-        .to_owned();
-    match conn.query_one(&q).await? {
-        Some(row) => Ok(Some(row.try_get::<Uuid>("", "user_id")?)),
-        None => Ok(None),
+/// The actor's access to a live conversation, or `None` when it may not read it.
+async fn conversation_access(
+    conn: &impl ConnectionTrait,
+    actor: &Actor,
+    id: Uuid,
+) -> DomainResult<Option<plexus_conversations::ConversationAccess>> {
+    match plexus_conversations::service::conversation_on(conn, actor, id).await {
+        Ok((_, a)) => Ok(Some(a)),
+        Err(DomainError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -262,7 +245,7 @@ async fn check_attach(
     actor: &Actor,
     a: Attachment,
 ) -> DomainResult<Attachment> {
-    let user = actor.require_user()?;
+    actor.require_user()?;
     let mut out = a;
     if let Some(node) = a.node_id {
         let (node, access) =
@@ -289,13 +272,14 @@ async fn check_attach(
             })?;
         access.require(access.caps.edit, "attach files to this project")?;
     }
-    if let Some(conv) = a.conversation_id
-        && conversation_owner(conn, conv).await? != Some(user)
-    {
-        return Err(DomainError::invalid(
-            "conversationId",
-            "conversation not found",
-        ));
+    if let Some(conv) = a.conversation_id {
+        let Some(access) = conversation_access(conn, actor, conv).await? else {
+            return Err(DomainError::invalid(
+                "conversationId",
+                "conversation not found",
+            ));
+        };
+        access.require(access.write, "attach files to it")?;
     }
     Ok(out)
 }
@@ -326,8 +310,8 @@ async fn can_view(
             Err(e) => Err(e),
         };
     }
-    if let (Some(conv), Some(user)) = (m.conversation_id, actor.user_id()) {
-        return Ok(conversation_owner(conn, conv).await? == Some(user));
+    if let Some(conv) = m.conversation_id {
+        return Ok(conversation_access(conn, actor, conv).await?.is_some());
     }
     Ok(false)
 }
@@ -783,16 +767,7 @@ impl MediaService {
         } else {
             media::Column::ProjectId
         };
-        let rows: Vec<(Uuid, i64)> = live()
-            .select_only()
-            .column(col)
-            .column_as(media::Column::Id.count(), "n")
-            .filter(col.is_in(ids.iter().copied()))
-            .group_by(col)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(a, n)| (a, n as u64)).collect())
+        count_children(&self.db, live(), col, media::Column::Id, ids).await
     }
 
     /// Reads `len` bytes of a file from `offset` (after an access check by the caller).
@@ -1051,16 +1026,8 @@ impl MediaService {
 
     /// Voice interaction counts per node (one statement).
     pub async fn node_voice_counts(&self, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let rows: Vec<(Uuid, i64)> = voice::Entity::find()
-            .select_only()
-            .column(voice::Column::NodeId)
-            .column_as(voice::Column::Id.count(), "n")
-            .filter(voice::Column::NodeId.is_in(ids.iter().copied()))
-            .group_by(voice::Column::NodeId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(a, n)| (a, n as u64)).collect())
+        use voice::Column as C;
+        count_children(&self.db, voice::Entity::find(), C::NodeId, C::Id, ids).await
     }
 
     /// A voice interaction the actor may see (its own, or one on a node it can see).

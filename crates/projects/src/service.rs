@@ -4,7 +4,9 @@
 use chrono::{DateTime, Duration, FixedOffset};
 use plexus_core::db::{begin_write, contains_ci, now};
 use plexus_core::error::is_unique_violation;
-use plexus_core::page::{ChildPage, KeyValue, Ordering, PageArgs, fetch_child_pages, fetch_page};
+use plexus_core::page::{
+    ChildPage, KeyValue, Ordering, PageArgs, count_children, fetch_child_pages, fetch_page,
+};
 use plexus_core::{Actor, DomainError, DomainResult, Page};
 use plexus_users::entity::users;
 use plexus_users::notifications::{
@@ -13,7 +15,7 @@ use plexus_users::notifications::{
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
+    ExprTrait, PaginatorTrait, QueryFilter, Select, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -384,16 +386,15 @@ impl ProjectsService {
 
     /// Member counts per project.
     pub async fn member_counts(&self, project_ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let rows: Vec<(Uuid, i64)> = members::Entity::find()
-            .select_only()
-            .column(members::Column::ProjectId)
-            .column_as(members::Column::Id.count(), "n")
-            .filter(members::Column::ProjectId.is_in(project_ids.iter().copied()))
-            .group_by(members::Column::ProjectId)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(|(p, n)| (p, n as u64)).collect())
+        use members::Column as C;
+        count_children(
+            &self.db,
+            members::Entity::find(),
+            C::ProjectId,
+            C::Id,
+            project_ids,
+        )
+        .await
     }
 
     /// Adds a member with a role (ADMIN and above; never above the actor's own role).
