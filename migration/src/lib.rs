@@ -8,7 +8,7 @@ mod m20261122_000002_projects_graph;
 mod m20261122_000003_agents;
 mod m20261122_000004_conversations;
 mod m20261201_000005_media;
-pub mod m20261201_000006_document_search;
+mod m20261201_000006_document_search;
 mod util;
 
 /// Every migration, in order.

@@ -1,9 +1,11 @@
-//! Full-text search over documents: on PostgreSQL a GIN index on a weighted `tsvector`
-//! expression (title weight A, content weight B, the language-neutral `simple`
-//! configuration, since packs mix languages), queried with `@@` and ranked by `ts_rank`; on
+//! Full-text search over documents: on PostgreSQL a side table `documents_search` holding
+//! each document's weighted `tsvector` (title weight A, content weight B, the
+//! language-neutral `simple` configuration, since packs mix languages) with a GIN index,
+//! kept in step by a trigger, queried with `@@` and ranked by `ts_rank` over the stored
+//! vectors (an expression index alone would rebuild every matching vector to rank it); on
 //! SQLite an FTS5 table (Unicode words, case folded, accents kept as PostgreSQL's `simple` does) kept in step with `documents` by triggers, ranked by
 //! `bm25` with the title weighted double. The documents table itself is unchanged, so its
-//! entity is too.
+//! entity is too (and stays the same on both databases).
 //!
 //! FTS5 rows are found by the integer rowid FTS5 hands out, recorded per document in
 //! `documents_fts_map`: the documents table has no integer key, and the implicit rowid of
@@ -15,8 +17,28 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The indexed expression; queries must repeat it exactly for PostgreSQL to use the index.
-pub const PG_DOCUMENT_VECTOR: &str = "(setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('simple'::regconfig, content), 'B'))";
+/// A document's weighted text vector, from its row (`NEW` in the trigger).
+const PG_VECTOR_OF_NEW: &str = "setweight(to_tsvector('simple'::regconfig, coalesce(NEW.title, '')), 'A') || setweight(to_tsvector('simple'::regconfig, NEW.content), 'B')";
+
+fn pg_up() -> Vec<String> {
+    vec![
+        "CREATE TABLE documents_search (doc_id uuid NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE, vector tsvector NOT NULL)".into(),
+        "CREATE INDEX idx_documents_search_vector ON documents_search USING gin (vector)".into(),
+        format!(
+            "CREATE FUNCTION documents_search_sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             INSERT INTO documents_search (doc_id, vector) VALUES (NEW.id, {PG_VECTOR_OF_NEW}) \
+             ON CONFLICT (doc_id) DO UPDATE SET vector = EXCLUDED.vector; RETURN NEW; END $$"
+        ),
+        "CREATE TRIGGER documents_search_sync AFTER INSERT OR UPDATE OF title, content ON documents FOR EACH ROW EXECUTE FUNCTION documents_search_sync()".into(),
+        "INSERT INTO documents_search (doc_id, vector) SELECT id, setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('simple'::regconfig, content), 'B') FROM documents".into(),
+    ]
+}
+
+const PG_DOWN: &[&str] = &[
+    "DROP TRIGGER IF EXISTS documents_search_sync ON documents",
+    "DROP FUNCTION IF EXISTS documents_search_sync()",
+    "DROP TABLE IF EXISTS documents_search",
+];
 
 const SQLITE_UP: &[&str] = &[
     "CREATE VIRTUAL TABLE documents_fts USING fts5(title, content, tokenize = 'unicode61 remove_diacritics 0')",
@@ -54,10 +76,9 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         match manager.get_database_backend() {
             DbBackend::Postgres => {
-                db.execute_unprepared(&format!(
-                    "CREATE INDEX idx_documents_search ON documents USING gin ({PG_DOCUMENT_VECTOR})"
-                ))
-                .await?;
+                for sql in pg_up() {
+                    db.execute_unprepared(&sql).await?;
+                }
             }
             _ => {
                 for sql in SQLITE_UP {
@@ -82,8 +103,9 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         match manager.get_database_backend() {
             DbBackend::Postgres => {
-                db.execute_unprepared("DROP INDEX IF EXISTS idx_documents_search")
-                    .await?;
+                for sql in PG_DOWN {
+                    db.execute_unprepared(sql).await?;
+                }
             }
             _ => {
                 for sql in SQLITE_DOWN {

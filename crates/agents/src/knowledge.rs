@@ -1,5 +1,5 @@
 //! Documents of knowledge packs and `searchDocuments`: text relevance by each database's
-//! full-text search (PostgreSQL `tsvector` with a GIN index and `ts_rank`; SQLite FTS5 and
+//! full-text search (PostgreSQL stored `tsvector`s with a GIN index and `ts_rank`; SQLite FTS5 and
 //! `bm25` — migration 6) and, with an embedding, cosine similarity by brute force over the
 //! stored vectors; with both, the mean of the normalised text rank and the cosine.
 //! Embeddings are stored as little-endian `f32` bytes.
@@ -24,11 +24,6 @@ pub const MAX_DIMENSIONS: usize = 4096;
 pub const MAX_HITS: u64 = 100;
 /// Most words a text query may have.
 pub const MAX_TERMS: usize = 32;
-
-/// The weighted text vector of a document on PostgreSQL. It must be exactly the expression
-/// migration 6 indexes (`idx_documents_search`), or the index is not used (a test compares
-/// the two).
-pub const PG_DOCUMENT_VECTOR: &str = "(setweight(to_tsvector('simple'::regconfig, coalesce(title, '')), 'A') || setweight(to_tsvector('simple'::regconfig, content), 'B'))";
 
 /// A new document.
 #[derive(Debug, Clone, Default)]
@@ -283,8 +278,9 @@ impl AgentsService {
     }
 
     /// The documents of `packs` matching any of `terms`, best first, with their text
-    /// relevance: PostgreSQL full-text search ranked by `ts_rank` over the indexed weighted
-    /// vector, or SQLite FTS5 ranked by `bm25` (title weighted double). One statement.
+    /// relevance: PostgreSQL full-text search over the stored weighted vectors
+    /// (`documents_search`, GIN) ranked by `ts_rank`, or SQLite FTS5 ranked by `bm25`
+    /// (title weighted double). One statement.
     async fn text_ranks(
         &self,
         packs: &[Uuid],
@@ -300,11 +296,12 @@ impl AgentsService {
                     .collect::<Vec<_>>()
                     .join(", ");
                 let sql = format!(
-                    "SELECT id, ts_rank({v}, q)::float8 AS rank \
-                     FROM documents, to_tsquery('simple'::regconfig, $1) AS q \
-                     WHERE knowledge_pack_id IN ({list}) AND {v} @@ q \
-                     ORDER BY rank DESC, id{limit}",
-                    v = PG_DOCUMENT_VECTOR
+                    "SELECT d.id AS id, ts_rank(s.vector, q)::float8 AS rank \
+                     FROM to_tsquery('simple'::regconfig, $1) AS q \
+                     JOIN documents_search s ON s.vector @@ q \
+                     JOIN documents d ON d.id = s.doc_id \
+                     WHERE d.knowledge_pack_id IN ({list}) \
+                     ORDER BY rank DESC, d.id{limit}"
                 );
                 // Terms are alphanumeric (see `terms`), so quoting them is enough.
                 let q = terms
