@@ -643,6 +643,14 @@ db_test!(
         )
         .await;
         assert_eq!(code(&v), "FORBIDDEN", "{v}");
+        // The conversation lists its files for its readers.
+        let q = "query($id: ID!) { conversation(id: $id) { media { totalCount nodes { id originalName } } } }";
+        let v = app.gql(q, json!({ "id": team }), Some(&viewer)).await;
+        assert_eq!(
+            v["data"]["conversation"]["media"],
+            json!({ "totalCount": 1, "nodes": [{ "id": m["id"], "originalName": "from-member.png" }] }),
+            "{v}"
+        );
     }
 );
 

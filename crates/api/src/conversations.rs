@@ -225,6 +225,26 @@ impl Conversation {
             }),
         ))
     }
+    /// The files attached to it, in upload order.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> ApiResult<Connection<crate::media::Media>> {
+        crate::media::attached_media(
+            ctx,
+            plexus_media::service::AttachedTo::Conversation,
+            self.model.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
+    }
     /// When the conversation was started.
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.to_utc()

@@ -111,7 +111,16 @@ impl GraphNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<crate::connection::Connection<crate::media::Media>> {
-        crate::media::node_media(ctx, self.model.id, first, after, last, before).await
+        crate::media::attached_media(
+            ctx,
+            plexus_media::service::AttachedTo::Node,
+            self.model.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
     }
     /// Voice interactions on the node (everyone's), in creation order.
     async fn voice_interactions(

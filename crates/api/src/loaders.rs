@@ -12,6 +12,7 @@ use plexus_core::{DomainError, DomainResult, Page};
 use plexus_graph::dag::Dag;
 use plexus_graph::entity::{edges, nodes};
 use plexus_media::entity::{media, voice_interactions};
+use plexus_media::service::AttachedTo;
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, project_presence, projects};
 use plexus_users::entity::{notifications, users};
@@ -167,6 +168,28 @@ where
         .delay(std::time::Duration::ZERO)
 }
 
+/// The files attached to each parent of one kind, a page per parent.
+fn media_pages(
+    state: &ApiState,
+    gate: &Arc<PassGate>,
+    to: AttachedTo,
+) -> Batch<(Uuid, ChildPage), Page<media::Model>> {
+    batch(state, gate, move |s, keys| async move {
+        child_pages(keys, |ids, page| {
+            let s = s.clone();
+            async move { s.media.attached_pages(to, &ids, page).await }
+        })
+        .await
+    })
+}
+
+/// How many files are attached to each parent of one kind.
+fn media_counts(state: &ApiState, gate: &Arc<PassGate>, to: AttachedTo) -> Batch<Uuid, u64> {
+    batch(state, gate, move |s, ids| async move {
+        s.media.attached_counts(to, &ids).await
+    })
+}
+
 fn by_id<T, F: Fn(&T) -> Uuid>(rows: Vec<T>, id: F) -> HashMap<Uuid, T> {
     rows.into_iter().map(|r| (id(&r), r)).collect()
 }
@@ -273,6 +296,10 @@ pub struct Loaders {
     pub project_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
     /// Live file counts per project.
     pub project_media_counts: Batch<Uuid, u64>,
+    /// Live files per conversation page.
+    pub conversation_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    /// Live file counts per conversation.
+    pub conversation_media_counts: Batch<Uuid, u64>,
     /// Live files per node page.
     pub node_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
     /// Live file counts per node.
@@ -451,26 +478,12 @@ impl Loaders {
             notifications: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.users.notifications_by_ids(&ids).await?, |n| n.id))
             }),
-            project_media: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.media.project_pages(&ids, page).await }
-                })
-                .await
-            }),
-            project_media_counts: batch(state, gate, |s, ids| async move {
-                s.media.counts(false, &ids).await
-            }),
-            node_media: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.media.node_pages(&ids, page).await }
-                })
-                .await
-            }),
-            node_media_counts: batch(state, gate, |s, ids| async move {
-                s.media.counts(true, &ids).await
-            }),
+            project_media: media_pages(state, gate, AttachedTo::Project),
+            project_media_counts: media_counts(state, gate, AttachedTo::Project),
+            node_media: media_pages(state, gate, AttachedTo::Node),
+            node_media_counts: media_counts(state, gate, AttachedTo::Node),
+            conversation_media: media_pages(state, gate, AttachedTo::Conversation),
+            conversation_media_counts: media_counts(state, gate, AttachedTo::Conversation),
             node_voice: batch(state, gate, |s, keys| async move {
                 child_pages(keys, |ids, page| {
                     let s = s.clone();
@@ -528,6 +541,8 @@ impl Loaders {
         self.project_media_counts.clear::<Uuid>();
         self.node_media.clear::<(Uuid, ChildPage)>();
         self.node_media_counts.clear::<Uuid>();
+        self.conversation_media.clear::<(Uuid, ChildPage)>();
+        self.conversation_media_counts.clear::<Uuid>();
         self.node_voice.clear::<(Uuid, ChildPage)>();
         self.node_voice_counts.clear::<Uuid>();
     }

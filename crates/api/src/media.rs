@@ -315,50 +315,35 @@ impl VoiceInteraction {
     }
 }
 
-/// Files of a project, newest uploads last (the parent is visible, so its files are).
-pub(crate) async fn project_media(
+/// The files attached to a project, node or conversation, in upload order (the caller
+/// has checked the parent is visible, so its files are).
+pub(crate) async fn attached_media(
     ctx: &Context<'_>,
-    project: Uuid,
+    to: plexus_media::service::AttachedTo,
+    parent: Uuid,
     first: Option<i32>,
     after: Option<String>,
     last: Option<i32>,
     before: Option<String>,
 ) -> ApiResult<Connection<Media>> {
+    use plexus_media::service::AttachedTo as A;
     let page = child_page(ctx, first, after, last, before)?;
     let l = loaders(ctx)?.clone();
-    let p = l
-        .project_media
-        .load_one((project, page))
-        .await?
-        .unwrap_or_default();
+    let pages = match to {
+        A::Project => &l.project_media,
+        A::Node => &l.node_media,
+        A::Conversation => &l.conversation_media,
+    };
+    let p = pages.load_one((parent, page)).await?.unwrap_or_default();
     Ok(Connection::new(
         p.map(Media::new),
-        counter(l, project, |l, id| async move {
-            l.project_media_counts.load_one(id).await
-        }),
-    ))
-}
-
-/// Files of a node, in upload order (the node is visible, so its files are).
-pub(crate) async fn node_media(
-    ctx: &Context<'_>,
-    node: Uuid,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<Connection<Media>> {
-    let page = child_page(ctx, first, after, last, before)?;
-    let l = loaders(ctx)?.clone();
-    let p = l
-        .node_media
-        .load_one((node, page))
-        .await?
-        .unwrap_or_default();
-    Ok(Connection::new(
-        p.map(Media::new),
-        counter(l, node, |l, id| async move {
-            l.node_media_counts.load_one(id).await
+        counter(l, parent, move |l, id| async move {
+            let counts = match to {
+                A::Project => &l.project_media_counts,
+                A::Node => &l.node_media_counts,
+                A::Conversation => &l.conversation_media_counts,
+            };
+            counts.load_one(id).await
         }),
     ))
 }

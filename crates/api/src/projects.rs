@@ -288,7 +288,16 @@ impl Project {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<Connection<crate::media::Media>> {
-        crate::media::project_media(ctx, self.model.id, first, after, last, before).await
+        crate::media::attached_media(
+            ctx,
+            plexus_media::service::AttachedTo::Project,
+            self.model.id,
+            first,
+            after,
+            last,
+            before,
+        )
+        .await
     }
     /// Live edges (both ends live), in creation order.
     async fn edges(

@@ -221,6 +221,24 @@ pub fn clean_name(name: &str) -> String {
     }
 }
 
+/// What a file can be attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttachedTo {
+    Project,
+    Node,
+    Conversation,
+}
+
+impl AttachedTo {
+    fn column(self) -> media::Column {
+        match self {
+            Self::Project => media::Column::ProjectId,
+            Self::Node => media::Column::NodeId,
+            Self::Conversation => media::Column::ConversationId,
+        }
+    }
+}
+
 fn live() -> Select<media::Entity> {
     media::Entity::find().filter(media::Column::DeletedAt.is_null())
 }
@@ -740,34 +758,24 @@ impl MediaService {
         Ok(self.scoped(actor, filter).await?.count(&self.db).await?)
     }
 
-    /// One page of live files per project (one statement; callers check the project).
-    pub async fn project_pages(
+    /// One page of live files per parent — project, node or conversation — in upload
+    /// order (one statement; callers check the parent).
+    pub async fn attached_pages(
         &self,
+        to: AttachedTo,
         ids: &[Uuid],
         page: ChildPage,
     ) -> DomainResult<HashMap<Uuid, Page<media::Model>>> {
-        use media::Column as C;
-        fetch_child_pages(&self.db, live(), C::ProjectId, C::Id, ids, page).await
+        fetch_child_pages(&self.db, live(), to.column(), media::Column::Id, ids, page).await
     }
 
-    /// One page of live files per node (one statement; callers check the node).
-    pub async fn node_pages(
+    /// Live file counts per parent (one statement).
+    pub async fn attached_counts(
         &self,
+        to: AttachedTo,
         ids: &[Uuid],
-        page: ChildPage,
-    ) -> DomainResult<HashMap<Uuid, Page<media::Model>>> {
-        use media::Column as C;
-        fetch_child_pages(&self.db, live(), C::NodeId, C::Id, ids, page).await
-    }
-
-    /// Live file counts per project or per node (one statement).
-    pub async fn counts(&self, by_node: bool, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, u64>> {
-        let col = if by_node {
-            media::Column::NodeId
-        } else {
-            media::Column::ProjectId
-        };
-        count_children(&self.db, live(), col, media::Column::Id, ids).await
+    ) -> DomainResult<HashMap<Uuid, u64>> {
+        count_children(&self.db, live(), to.column(), media::Column::Id, ids).await
     }
 
     /// Reads `len` bytes of a file from `offset` (after an access check by the caller).
