@@ -31,7 +31,9 @@ command -v wrk >/dev/null || {
 }
 start=$(date +%s)
 t0=$start
-cargo build --release -q -p plexus-server
+# PLEXUS_BIN: an already built binary (skips the build).
+bin=${PLEXUS_BIN:-target/release/plexus}
+[ -n "${PLEXUS_BIN:-}" ] || cargo build --release -q -p plexus-server
 build_s=$(($(date +%s) - t0))
 say "release build: ${build_s}s"
 
@@ -67,7 +69,7 @@ for backend in $backends; do
     *) say "unknown backend $backend"; exit 2 ;;
   esac
   t0=$(date +%s%N)
-  DATABASE_URL=$db PLEXUS_LOG=warn target/release/plexus bench-data --scale "$scale" >"$tmp/ids.env" 2>>"$log"
+  DATABASE_URL=$db PLEXUS_LOG=warn "$bin" bench-data --scale "$scale" >"$tmp/ids.env" 2>>"$log"
   load_s=$(awk -v ns=$(($(date +%s%N) - t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')
   say "$backend: dataset at scale $scale loaded in ${load_s}s ($(du -sh "$tmp" | cut -f1) on disk for SQLite)"
   set -a; . "$tmp/ids.env"; set +a
@@ -76,7 +78,7 @@ for backend in $backends; do
   t0=$(date +%s%N)
   DATABASE_URL=$db PLEXUS_BIND=127.0.0.1:$port PLEXUS_LOG=warn PLEXUS_DB_MAX_CONNECTIONS=${BENCH_POOL:-10} \
     PLEXUS_LOGIN_MAX_PER_IP=0 PLEXUS_JWT_SECRET=bench-secret-bench-secret-bench-secret-01 \
-    target/release/plexus serve >"$out/server-$backend.log" 2>&1 &
+    "$bin" serve >"$out/server-$backend.log" 2>&1 &
   pid=$!
   ready=
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && { ready=1; break; }; sleep 0.02; done

@@ -15,7 +15,8 @@ conns=${BENCH_CONNECTIONS:-32}
 pg_url=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 out=target/bench/pgbench
 rm -rf "$out" && mkdir -p "$out"
-cargo build --release -q -p plexus-server
+bin=${PLEXUS_BIN:-target/release/plexus}
+[ -n "${PLEXUS_BIN:-}" ] || cargo build --release -q -p plexus-server
 
 db=plexus_bench_sql
 url="${pg_url%/*}/$db"
@@ -26,12 +27,12 @@ cleanup() {
 }
 trap cleanup EXIT
 psql "$pg_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
-DATABASE_URL=$url PLEXUS_LOG=warn target/release/plexus bench-data --scale "$scale" >"$out/ids.env" 2>/dev/null
+DATABASE_URL=$url PLEXUS_LOG=warn "$bin" bench-data --scale "$scale" >"$out/ids.env" 2>/dev/null
 set -a; . "$out/ids.env"; set +a
 
 port=$((20000 + RANDOM % 20000))
 DATABASE_URL=$url PLEXUS_BIND=127.0.0.1:$port PLEXUS_LOG=warn,plexus_sql=debug PLEXUS_LOG_FORMAT=json \
-  PLEXUS_JWT_SECRET=bench-secret-bench-secret-bench-secret-01 target/release/plexus serve >"$out/server.log" 2>&1 &
+  PLEXUS_JWT_SECRET=bench-secret-bench-secret-bench-secret-01 "$bin" serve >"$out/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.05; done
 TOKEN=$(curl -s "http://127.0.0.1:$port/graphql" -H 'content-type: application/json' \

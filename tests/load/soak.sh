@@ -24,7 +24,9 @@ command -v wrk >/dev/null || {
   echo "soak: installing wrk"
   apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 }
-cargo build --release -q -p plexus-server
+# PLEXUS_BIN: an already built binary (skips the build).
+bin=${PLEXUS_BIN:-target/release/plexus}
+[ -n "${PLEXUS_BIN:-}" ] || cargo build --release -q -p plexus-server
 
 out=target/soak/$backend
 rm -rf "$out" && mkdir -p "$out"
@@ -39,7 +41,7 @@ case $backend in
 esac
 export DATABASE_URL=$db PLEXUS_BIND=127.0.0.1:$port PLEXUS_LOG=warn \
   PLEXUS_REGISTER_MAX_PER_IP=0 PLEXUS_LOGIN_MAX_PER_IP=0 PLEXUS_JWT_SECRET=soak-secret-soak-secret-soak-secret-0123
-target/release/plexus serve >"$out/server.log" 2>&1 &
+"$bin" serve >"$out/server.log" 2>&1 &
 pid=$!
 sampler=
 cleanup() {
