@@ -44,9 +44,25 @@ entities:
     psql "$url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
     cargo fmt --all
 
-# Benchmarks (release build): graph traversals on a 10,000-node canvas, SQLite and PostgreSQL
-bench:
+# Load benchmark of issue 9 (release build, wrk, 32 connections), SQLite and PostgreSQL (`just bench sqlite`: one)
+bench *backends:
+    TEST_POSTGRES_URL={{pg_url}} tests/load/bench.sh {{backends}}
+
+# Graph traversal benchmark (release build): a 10,000-node canvas, SQLite and PostgreSQL
+bench-graph:
     TEST_POSTGRES_URL={{pg_url}} cargo bench -p plexus-tests --bench graph
+
+# The same reads as plain SQL through pgbench (prepared statements): the database's own ceiling
+bench-sql:
+    TEST_POSTGRES_URL={{pg_url}} tests/load/pgbench.sh
+
+# Soak: mixed reads and writes, 10 minutes by default, on sqlite or postgres; fails on any error
+soak seconds="600" backend="sqlite" connections="16":
+    TEST_POSTGRES_URL={{pg_url}} tests/load/soak.sh {{seconds}} {{connections}} {{backend}}
+
+# Load the deterministic benchmark dataset into DATABASE_URL (an empty database)
+bench-data scale="1":
+    cargo run --release -- bench-data --scale {{scale}}
 
 # Add the demo data (idempotent)
 seed:

@@ -247,6 +247,33 @@ db_test!(content_changes_make_descendants_stale, |app| async move {
     assert_eq!(code(&v), "CONFLICT");
 });
 
+db_test!(
+    concurrent_updates_without_a_version_all_apply,
+    |app| async move {
+        // Found by the PostgreSQL soak: concurrent updates of one node that do not ask for a
+        // version must wait for each other, not fail with CONFLICT.
+        let (t, _) = user(&app, "owner").await;
+        let p = project(&app, &t, "Busy", false).await;
+        let a = node(&app, &t, &p, "a", &[]).await;
+        let runs = (0..16).map(|i| {
+            let (app, t, a) = (&app, &t, &a);
+            async move {
+                app.gql(
+                    UPDATE,
+                    json!({ "i": { "id": a, "summary": format!("s{i}") } }),
+                    Some(t),
+                )
+                .await
+            }
+        });
+        for v in futures_util::future::join_all(runs).await {
+            assert!(v.get("errors").is_none(), "{v}");
+        }
+        let got = app.gql(NODE, json!({ "id": a }), Some(&t)).await;
+        assert_eq!(got["data"]["graphNode"]["version"], 17, "{got}");
+    }
+);
+
 db_test!(versions_guard_concurrent_edits, |app| async move {
     let (t, _) = user(&app, "owner").await;
     let p = project(&app, &t, "Versions", false).await;

@@ -419,6 +419,8 @@ db_test!(
             "plexus_db_pool_idle_connections ",
             "plexus_db_pool_max_connections 2",
             "plexus_process_uptime_seconds ",
+            "# TYPE plexus_db_statements_total counter",
+            "plexus_db_statement_seconds_total ",
         ] {
             assert!(text.contains(needle), "missing `{needle}` in\n{text}");
         }

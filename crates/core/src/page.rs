@@ -396,8 +396,12 @@ impl ChildPage {
     }
 }
 
-/// Fetches one page per parent in a single statement (`ROW_NUMBER() OVER (PARTITION BY
-/// parent ORDER BY id)`), so a nested connection costs one query for all its parents.
+/// Up to this many parents, a nested page is a UNION ALL of one LIMITed scan per parent.
+const UNION_MAX_PARENTS: usize = 100;
+
+/// Fetches one page per parent in a single statement, so a nested connection costs one
+/// query for all its parents: a UNION ALL of `ORDER BY id LIMIT n` scans (up to
+/// `UNION_MAX_PARENTS` parents), else `ROW_NUMBER() OVER (PARTITION BY parent ORDER BY id)`.
 pub async fn fetch_child_pages<E, D>(
     db: &D,
     select: Select<E>,
@@ -411,7 +415,10 @@ where
     D: ConnectionTrait,
 {
     use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
-    use sea_orm::{ColumnTrait, FromQueryResult, IdenStatic, ModelTrait, QueryFilter, QueryTrait};
+    use sea_orm::{
+        ColumnTrait, FromQueryResult, IdenStatic, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
+        QueryTrait,
+    };
     let uuid_at = |m: &E::Model, col: E::Column| match m.get(col) {
         Value::Uuid(Some(u)) => u,
         _ => Uuid::nil(),
@@ -460,37 +467,79 @@ where
         };
         return Ok(std::collections::HashMap::from([(*parent, page)]));
     }
-    let table = E::default().table_name().to_string();
-    let mut select = select.filter(parent_col.is_in(parents.iter().copied()));
-    if let Some(after) = page.after {
-        select = select.filter(id_col.gt(after));
-    }
-    if let Some(before) = page.before {
-        select = select.filter(id_col.lt(before));
-    }
-    let dir = if page.backward { "DESC" } else { "ASC" };
-    let window = format!(
-        "ROW_NUMBER() OVER (PARTITION BY \"{table}\".\"{}\" ORDER BY \"{table}\".\"{}\" {dir})",
-        parent_col.as_str(),
-        id_col.as_str()
-    );
-    let mut inner = select.into_query();
-    inner.expr_as(Expr::cust(window), Alias::new("plexus_rn"));
     // Without a cursor the page sees the whole list: count it in the same statement.
     let counted = page.after.is_none() && page.before.is_none();
-    if counted {
-        let total = format!(
-            "COUNT(*) OVER (PARTITION BY \"{table}\".\"{}\")",
-            parent_col.as_str()
+    let outer = if parents.len() <= UNION_MAX_PARENTS {
+        // One LIMITed index range scan per parent, glued with UNION ALL: the cost follows
+        // the page size, not the size of the parents' lists (the window below numbers every
+        // row of every parent before it keeps the first ones).
+        let mut members = parents.iter().enumerate().map(|(i, parent)| {
+            let mut q = select.clone().filter(parent_col.eq(*parent));
+            if let Some(after) = page.after {
+                q = q.filter(id_col.gt(after));
+            }
+            if let Some(before) = page.before {
+                q = q.filter(id_col.lt(before));
+            }
+            let count = counted.then(|| {
+                q.clone()
+                    .select_only()
+                    .expr(Expr::cust("COUNT(*)"))
+                    .into_query()
+            });
+            q = if page.backward {
+                q.order_by_desc(id_col)
+            } else {
+                q.order_by_asc(id_col)
+            };
+            let mut branch = q.limit(page.limit + 1).into_query();
+            if let Some(count) = count {
+                branch.expr_as(
+                    Expr::SubQuery(None, Box::new(count.into())),
+                    Alias::new("plexus_total"),
+                );
+            }
+            Query::select()
+                .column(Asterisk)
+                .from_subquery(branch, Alias::new(format!("plexus_p{i}")))
+                .to_owned()
+        });
+        let mut first = members.next().unwrap_or_else(Query::select);
+        for member in members {
+            first.union(sea_orm::sea_query::UnionType::All, member);
+        }
+        first
+    } else {
+        let table = E::default().table_name().to_string();
+        let mut select = select.filter(parent_col.is_in(parents.iter().copied()));
+        if let Some(after) = page.after {
+            select = select.filter(id_col.gt(after));
+        }
+        if let Some(before) = page.before {
+            select = select.filter(id_col.lt(before));
+        }
+        let dir = if page.backward { "DESC" } else { "ASC" };
+        let window = format!(
+            "ROW_NUMBER() OVER (PARTITION BY \"{table}\".\"{}\" ORDER BY \"{table}\".\"{}\" {dir})",
+            parent_col.as_str(),
+            id_col.as_str()
         );
-        inner.expr_as(Expr::cust(total), Alias::new("plexus_total"));
-    }
-    let outer = Query::select()
-        .column(Asterisk)
-        .from_subquery(inner, Alias::new("plexus_page"))
-        .and_where(Expr::col(Alias::new("plexus_rn")).lte((page.limit + 1) as i64))
-        .order_by(Alias::new("plexus_rn"), sea_orm::sea_query::Order::Asc)
-        .to_owned();
+        let mut inner = select.into_query();
+        inner.expr_as(Expr::cust(window), Alias::new("plexus_rn"));
+        if counted {
+            let total = format!(
+                "COUNT(*) OVER (PARTITION BY \"{table}\".\"{}\")",
+                parent_col.as_str()
+            );
+            inner.expr_as(Expr::cust(total), Alias::new("plexus_total"));
+        }
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(inner, Alias::new("plexus_page"))
+            .and_where(Expr::col(Alias::new("plexus_rn")).lte((page.limit + 1) as i64))
+            .order_by(Alias::new("plexus_rn"), sea_orm::sea_query::Order::Asc)
+            .to_owned()
+    };
     let rows = db.query_all(&outer).await?;
     let mut grouped: std::collections::HashMap<Uuid, Vec<E::Model>> =
         std::collections::HashMap::new();
@@ -506,6 +555,12 @@ where
     let mut pages = std::collections::HashMap::with_capacity(parents.len());
     for parent in parents {
         let mut rows = grouped.remove(parent).unwrap_or_default();
+        // UNION ALL does not promise to keep each branch's order: restore it.
+        if page.backward {
+            rows.sort_by_key(|m| std::cmp::Reverse(uuid_at(m, id_col)));
+        } else {
+            rows.sort_by_key(|m| uuid_at(m, id_col));
+        }
         let more = rows.len() as u64 > page.limit;
         rows.truncate(page.limit as usize);
         if page.backward {

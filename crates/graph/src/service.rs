@@ -255,6 +255,18 @@ impl GraphService {
     ) -> DomainResult<(nodes::Model, Vec<Uuid>)> {
         actor.require_user()?;
         let txn = begin_write(&self.db).await?;
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            // Lock the row first: a concurrent update then waits for this one and reads the
+            // new version, instead of failing the version check below with a CONFLICT the
+            // client never asked for (SQLite's BEGIN IMMEDIATE already serialises writers).
+            nodes::Entity::find_by_id(id)
+                .select_only()
+                .column(nodes::Column::Id)
+                .lock_exclusive()
+                .into_tuple::<Uuid>()
+                .one(&txn)
+                .await?;
+        }
         let (node, access) = node_access(&txn, actor, id, false).await?;
         access.require(access.caps.edit, "edit nodes")?;
         if let Some(expected) = patch.expected_version.filter(|v| *v != node.version) {

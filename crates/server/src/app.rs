@@ -56,7 +56,7 @@ pub struct AppState {
 
 /// Connects to the database, applies migrations and builds the schema.
 pub async fn build(config: Config) -> anyhow::Result<AppState> {
-    let db = db::connect(&config.database_url, config.db_max_connections)
+    let mut db = db::connect(&config.database_url, config.db_max_connections)
         .await
         .with_context(|| {
             format!(
@@ -64,6 +64,7 @@ pub async fn build(config: Config) -> anyhow::Result<AppState> {
                 crate::config::redact_url(&config.database_url)
             )
         })?;
+    crate::metrics::count_statements(&mut db);
     if config.auto_migrate {
         db::migrate_up(&db)
             .await

@@ -1,6 +1,7 @@
 //! The Plexus server: configuration, database pool, HTTP routes and the CLI.
 
 pub mod app;
+pub mod benchdata;
 pub mod bus;
 pub mod config;
 pub mod db;

@@ -1,9 +1,10 @@
-//! `plexus`: serve the GraphQL API, migrate the database, print the schema, seed demo data.
+//! `plexus`: serve the GraphQL API, migrate the database, print the schema, seed demo data,
+//! load a benchmark dataset.
 
 use clap::{Parser, Subcommand};
 use migration::{Migrator, MigratorTrait};
 use plexus_server::config::{Config, ConfigArgs, LogFormat, redact_url};
-use plexus_server::{app, db, seed};
+use plexus_server::{app, benchdata, db, seed};
 use std::process::ExitCode;
 
 /// Plexus: one GraphQL API for the NonLinear canvas, Elavira agents and chat.
@@ -29,6 +30,13 @@ enum Command {
     Schema,
     /// Add the demo data (idempotent).
     Seed,
+    /// Load the deterministic benchmark dataset into an empty database (migrating it
+    /// first) and print the ids the load scripts need as shell variables.
+    BenchData {
+        /// Size: 1 = 1,000 users, 1,000 projects, 100,000 nodes, 200,000 messages, …
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -97,6 +105,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     }
                 }
             }
+            Ok(())
+        }
+        Command::BenchData { scale } => {
+            let conn = db::connect(&config.database_url, 2).await?;
+            Migrator::up(&conn, None).await?;
+            print!("{}", benchdata::run(&conn, scale).await?);
             Ok(())
         }
         Command::Seed => {

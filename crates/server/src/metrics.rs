@@ -2,6 +2,10 @@
 //! histogram, in-flight operations, the database pool and the process uptime, rendered in
 //! the text exposition format at `GET /metrics`.
 //!
+//! SQL statements are counted process-wide (`plexus_db_statements_total`, with their time
+//! and failures) by a SeaORM metric callback that [`count_statements`] installs on the pool;
+//! with the `plexus_sql` log target at `debug` it also logs each statement.
+//!
 //! Operation names come from clients, so only valid GraphQL names are used as labels and at
 //! most `MAX_OPERATIONS` distinct ones are kept; the rest are counted as `other`.
 
@@ -13,6 +17,31 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const MAX_OPERATIONS: usize = 200;
+
+static DB_STATEMENTS: AtomicU64 = AtomicU64::new(0);
+static DB_STATEMENTS_FAILED: AtomicU64 = AtomicU64::new(0);
+static DB_STATEMENT_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts every SQL statement run through `db` (and its transactions) in
+/// `plexus_db_statements_total`; costs two relaxed atomic additions per statement.
+pub fn count_statements(db: &mut DatabaseConnection) {
+    // Statements SeaORM runs as queries and executes; not `execute_unprepared` nor the
+    // BEGIN/COMMIT of transactions.
+    db.set_metric_callback(|info| {
+        DB_STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        DB_STATEMENT_MICROS.fetch_add(
+            u64::try_from(info.elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        if info.failed {
+            DB_STATEMENTS_FAILED.fetch_add(1, Ordering::Relaxed);
+        }
+        // `PLEXUS_LOG=warn,plexus_sql=debug` logs every statement with its values inlined
+        // (how tests/load/pgbench.sh learns what each benchmark case runs).
+        tracing::debug!(target: "plexus_sql", micros = info.elapsed.as_micros() as u64, failed = info.failed, "{}", info.statement);
+    });
+}
+
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
@@ -196,6 +225,13 @@ impl Metrics {
             "plexus_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nplexus_graphql_request_duration_seconds_sum {}\nplexus_graphql_request_duration_seconds_count {count}",
             self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
+        let _ = writeln!(
+            out,
+            "# HELP plexus_db_statements_total SQL statements run (counted when the pool was opened by `plexus serve`).\n# TYPE plexus_db_statements_total counter\nplexus_db_statements_total {}\n# HELP plexus_db_statements_failed_total SQL statements that returned an error.\n# TYPE plexus_db_statements_failed_total counter\nplexus_db_statements_failed_total {}\n# HELP plexus_db_statement_seconds_total Time spent running SQL statements.\n# TYPE plexus_db_statement_seconds_total counter\nplexus_db_statement_seconds_total {}",
+            DB_STATEMENTS.load(Ordering::Relaxed),
+            DB_STATEMENTS_FAILED.load(Ordering::Relaxed),
+            DB_STATEMENT_MICROS.load(Ordering::Relaxed) as f64 / 1e6
+        );
         let (size, idle, max_connections) = match db.get_database_backend() {
             DbBackend::Postgres => {
                 let p = db.get_postgres_connection_pool();
@@ -249,6 +285,27 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn statements_are_counted() {
+        use sea_orm::ConnectionTrait;
+        let mut db = crate::db::connect("sqlite::memory:", 1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        count_statements(&mut db);
+        let before = DB_STATEMENTS.load(Ordering::Relaxed);
+        for _ in 0..3 {
+            db.query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT 1",
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert!(DB_STATEMENTS.load(Ordering::Relaxed) >= before + 3);
+        let text = Metrics::new().render(&db, &[]);
+        assert!(text.contains("# TYPE plexus_db_statements_total counter"));
+    }
 
     #[test]
     fn labels_are_bounded() {
