@@ -357,7 +357,7 @@ impl PresenceHub {
 
     /// Rows of `Project.presence` with this instance's live cursor and heartbeat laid over
     /// them (most recent first).
-    pub fn overlay(&self, rows: &mut Vec<project_presence::Model>) {
+    pub fn overlay(&self, rows: &mut [project_presence::Model]) {
         {
             let st = self.0.lock();
             for r in rows.iter_mut() {
@@ -368,7 +368,7 @@ impl PresenceHub {
                 }
             }
         }
-        rows.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.last_seen));
     }
 
     /// Members present on this instance.
