@@ -15,7 +15,8 @@
 //!   no heartbeat came for [`PresenceSettings::timeout`], the row is saved as inactive, the
 //!   owner gets `COLLABORATION_LEFT` (only if the arrival was announced with
 //!   `COLLABORATION_JOINED`, so a flapping connection does not spam the owner), and a
-//!   `PresenceChanged` with `isActive: false` is published.
+//!   `PresenceChanged` with `isActive: false` is published. Sockets closed because the
+//!   server shuts down announce nothing: their clients reconnect to another instance.
 //!
 //! **Why events carry the presence.** Events cross instances as small JSON payloads (ids,
 //! not rows). Resolving a `PresenceChanged` from the database would need a write before

@@ -144,8 +144,12 @@ impl Connection {
         for (_, task) in self.subscriptions.drain() {
             task.abort();
         }
-        // Members whose last socket on a project this was are announced gone.
-        self.app.api.presence.socket_closed(self.socket);
+        // Members whose last socket on a project this was are announced gone — unless the
+        // server is shutting down: its clients reconnect to another instance (1001) and
+        // carry on there, so nobody is told they left.
+        if !matches!(close, Some((1001, _))) {
+            self.app.api.presence.socket_closed(self.socket);
+        }
         if let Some(user) = self.user {
             release(&self.app, user);
         }
