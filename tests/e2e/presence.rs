@@ -263,3 +263,30 @@ db_test!(
         );
     }
 );
+
+db_test!(cursors_cross_instances_in_the_event, |app| async move {
+    if app.backend != plexus_tests::Backend::Postgres {
+        return; // SQLite is one process: there is no second instance to reach.
+    }
+    let (owner, _) = user(&app, "owner").await;
+    let (bob, bob_id) = user(&app, "bob").await;
+    let p = project(&app, &owner, "cluster", false).await;
+    add_member(&app, &owner, &p, &bob_id, "EDITOR").await;
+    let other = crate::realtime::second_instance(&app).await;
+    let mut ws = connect_to(other.addr, "graphql-transport-ws").await;
+    init(&mut ws, Some(&owner)).await;
+    send(&mut ws, json!({ "id": "p", "type": "subscribe", "payload": { "query": PRESENCE_EVENTS, "variables": { "id": p } } })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Bob moves on the first instance (not saved yet); the second delivers his cursor.
+    moved(&app, &bob, &p, 1.0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    moved(&app, &bob, &p, 42.0).await;
+    let mut last = None;
+    while let Some(e) = presence_of(&mut ws, &bob_id, Duration::from_millis(800)).await {
+        last = Some(e);
+    }
+    let last = last.expect("bob's presence reached the other instance");
+    assert_eq!(last["cursor"]["x"], json!(42.0), "{last}");
+    assert_eq!(last["isActive"], true, "{last}");
+    other.shutdown();
+});
