@@ -159,7 +159,7 @@ async fn bench(backend: Backend, mut subscribers: usize, secs: u64, interval_ms:
             let (http, url, token, project) = (http.clone(), url.clone(), token.clone(), project.clone());
             let i = *i;
             async move {
-                let v = gql(&http, &url, Some(&token), "mutation($i: CreateGraphNodeInput!) { createGraphNode(input: $i) { node { id } } }", json!({ "i": { "projectId": project, "prompt": format!("n{i}") } })).await;
+                let v = gql(&http, &url, Some(&token), "mutation($i: CreateGraphNodeInput!) { createGraphNode(input: $i) { node { id } } }", json!({ "i": { "projectId": project, "prompt": format!("n{i}"), "position": { "x": 0, "y": 0 } } })).await;
                 v["data"]["createGraphNode"]["node"]["id"].as_str().unwrap_or_else(|| panic!("{v}")).to_string()
             }
         });
