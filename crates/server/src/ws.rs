@@ -27,6 +27,9 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 
+/// Read and write buffer of each WebSocket, in bytes.
+const WS_BUFFER: usize = 8 * 1024;
+
 /// Messages waiting to be written before a connection counts as a slow consumer.
 const OUTBOX: usize = 256;
 
@@ -61,6 +64,11 @@ pub async fn handler(
         app.config.trust_proxy,
     ));
     ws.protocols(["graphql-transport-ws", "graphql-ws"])
+        // tungstenite's defaults (128 KiB read and 128 KiB write buffer per socket) dominate
+        // the memory of an idle subscriber; GraphQL messages are small, and larger ones
+        // still pass (the buffers are where reads and writes start, not a size limit).
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
         .on_upgrade(move |socket| Connection::new(app, protocol, client).run(socket))
 }
 
