@@ -64,6 +64,11 @@ soak seconds="600" backend="sqlite" connections="16":
 bench-data scale="1":
     cargo run --release -- bench-data --scale {{scale}}
 
+# Fan-out benchmark (release build): 1,000 WebSocket subscribers on one project, one mutation
+# per 10 ms, p50/p99 delivery latency and server memory per connection (SQLite and PostgreSQL)
+bench-fanout subscribers="1000" secs="5":
+    ulimit -n 20000 2>/dev/null || true; FANOUT_SUBSCRIBERS={{subscribers}} FANOUT_SECS={{secs}} TEST_POSTGRES_URL={{pg_url}} cargo bench -p plexus-tests --bench fanout
+
 # Add the demo data (idempotent)
 seed:
     cargo run --release -- seed

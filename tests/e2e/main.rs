@@ -17,6 +17,7 @@ mod live;
 mod matrix;
 mod media;
 mod notifications;
+mod presence;
 mod projects;
 mod realtime;
 mod schema;

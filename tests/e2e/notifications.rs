@@ -221,6 +221,7 @@ db_test!(finished_agent_tasks_notify_the_owner, |app| async move {
 
 db_test!(
     collaborators_joining_and_leaving_notify_the_owner,
+    |c| c.presence_timeout = std::time::Duration::from_millis(1500),
     |app| async move {
         let (owner, _) = user(&app, "owner").await;
         let (bob, bob_id) = user(&app, "bob").await;
@@ -252,7 +253,18 @@ db_test!(
             "{n}"
         );
 
-        // After being away longer than the presence window, he joins again.
+        // His heartbeats stop: he is gone (COLLABORATION_LEFT)...
+        let left = json!({ "type": "COLLABORATION_LEFT" });
+        let mut waited = 0;
+        while inbox(&app, &owner, left.clone()).await["totalCount"] != json!(1) {
+            assert!(
+                waited < 100,
+                "no COLLABORATION_LEFT after the presence timeout"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            waited += 1;
+        }
+        // ...and after being away longer than the presence window, he joins again.
         app.sql("UPDATE project_presence SET last_seen = '2000-01-01T00:00:00+00:00'")
             .await;
         assert!(presence(&app, &bob, &p).await["errors"].is_null());
@@ -270,8 +282,8 @@ db_test!(
             )
             .await;
         assert!(v["errors"].is_null(), "{v}");
-        let left = inbox(&app, &owner, json!({ "type": "COLLABORATION_LEFT" })).await;
-        assert_eq!(left["totalCount"], json!(1), "{left}");
+        let left = inbox(&app, &owner, left).await;
+        assert_eq!(left["totalCount"], json!(2), "{left}");
         assert_eq!(inbox(&app, &bob, joined).await["totalCount"], json!(0));
     }
 );

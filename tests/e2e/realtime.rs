@@ -356,7 +356,7 @@ db_test!(the_legacy_protocol_works_too, |app| async move {
     assert_eq!(closed_with(&mut ws).await, 1000);
 });
 
-async fn second_instance(app: &TestApp) -> plexus_server::app::Running {
+pub(crate) async fn second_instance(app: &TestApp) -> plexus_server::app::Running {
     let config = (*app.state.config).clone();
     let db = plexus_server::db::connect(&config.database_url, 2)
         .await

@@ -190,6 +190,8 @@ pub struct TestApp {
     pub running: Arc<Running>,
     /// SQL statements the server has run so far.
     pub statements: Arc<AtomicUsize>,
+    /// Of those, the writes (INSERT, UPDATE, DELETE).
+    pub writes: Arc<AtomicUsize>,
 }
 
 impl TestApp {
@@ -434,9 +436,18 @@ where
     let mut conn = db.connect().await;
     let statements = Arc::new(AtomicUsize::new(0));
     let counter = statements.clone();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let write_counter = writes.clone();
     let log_sql = std::env::var("PLEXUS_TEST_LOG_SQL").is_ok();
     conn.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::SeqCst);
+        let verb = info.statement.sql.trim_start().get(..6).unwrap_or_default();
+        if ["INSERT", "UPDATE", "DELETE"]
+            .iter()
+            .any(|w| verb.eq_ignore_ascii_case(w))
+        {
+            write_counter.fetch_add(1, Ordering::SeqCst);
+        }
         if log_sql {
             eprintln!("SQL {}", info.statement.sql);
         }
@@ -452,6 +463,7 @@ where
         http: reqwest::Client::new(),
         running: running.clone(),
         statements,
+        writes,
     };
     let result = AssertUnwindSafe(body(app)).catch_unwind().await;
     running.shutdown();

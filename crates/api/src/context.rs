@@ -22,6 +22,8 @@ pub struct ApiState {
     pub users: UsersService,
     /// Projects, members and presence.
     pub projects: plexus_projects::ProjectsService,
+    /// Live presence (heartbeats and cursors, coalesced in memory).
+    pub presence: crate::presence::PresenceHub,
     /// The canvas graph.
     pub graph: plexus_graph::GraphService,
     /// Where committed changes are announced to subscribers.

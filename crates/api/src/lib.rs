@@ -13,6 +13,7 @@ pub mod loaders;
 pub mod media;
 pub mod node;
 pub mod notifications;
+pub mod presence;
 pub mod projects;
 pub mod ratelimit;
 pub mod schema;
@@ -21,5 +22,6 @@ pub mod users;
 
 pub use context::{ApiState, RequestAuth};
 pub use loaders::Loaders;
+pub use presence::{PresenceHub, PresenceSettings, SocketId};
 pub use ratelimit::{AuthLimiter, AuthLimits, ClientAddr};
 pub use schema::{PlexusSchema, SchemaOptions, build_schema, sdl};

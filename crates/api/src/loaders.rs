@@ -347,7 +347,11 @@ impl Loaders {
                 s.projects.member_counts(&ids).await
             }),
             presence: batch(state, gate, |s, ids| async move {
-                s.projects.presence(&ids).await
+                let mut found = s.projects.presence(&ids).await?;
+                for rows in found.values_mut() {
+                    s.presence.overlay(rows);
+                }
+                Ok(found)
             }),
             nodes: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.graph.nodes_by_ids(&ids).await?, |n| n.id))

@@ -418,6 +418,27 @@ pub struct ProjectPresence {
     model: project_presence::Model,
 }
 
+impl ProjectPresence {
+    /// The presence a `PresenceChanged` event carries.
+    pub(crate) fn from_note(
+        project: uuid::Uuid,
+        user: uuid::Uuid,
+        note: &plexus_core::events::PresenceNote,
+    ) -> Self {
+        Self {
+            model: project_presence::Model {
+                id: uuid::Uuid::nil(),
+                user_id: user,
+                project_id: project,
+                cursor: note.cursor.clone(),
+                is_active: note.active,
+                joined_at: note.joined_at.fixed_offset(),
+                last_seen: note.last_seen.fixed_offset(),
+            },
+        }
+    }
+}
+
 /// Where a collaborator's cursor is.
 #[derive(SimpleObject)]
 pub struct Cursor {
@@ -480,6 +501,11 @@ impl ProjectPresence {
     /// Last heartbeat.
     async fn last_seen(&self) -> DateTime<Utc> {
         self.model.last_seen.to_utc()
+    }
+    /// False once the member went away (their socket closed, or no heartbeat came for the
+    /// presence timeout); `Project.presence` lists active members only.
+    async fn is_active(&self) -> bool {
+        self.model.is_active
     }
 }
 
@@ -908,6 +934,7 @@ impl ProjectsMutation {
             .projects
             .remove_member(&actor, project, user)
             .await?;
+        state(ctx)?.presence.forget(m.project_id, m.user_id);
         publish(
             ctx,
             m.project_id,
@@ -927,6 +954,7 @@ impl ProjectsMutation {
         let actor = actor(ctx).await?;
         let project = uuid_of(&input.project_id, IdKind::Project, "projectId")?;
         let m = notifying(ctx, state(ctx)?.projects.leave(&actor, project)).await?;
+        state(ctx)?.presence.forget(m.project_id, m.user_id);
         publish(
             ctx,
             m.project_id,
@@ -953,7 +981,11 @@ impl ProjectsMutation {
         })
     }
 
-    /// Heartbeat and cursor of the viewer in a project (members only).
+    /// Heartbeat and cursor of the viewer in a project (members only). Send one at least
+    /// every `PLEXUS_PRESENCE_TIMEOUT_SECS` (30 s by default) to stay present; cursor moves
+    /// reach the other members as `PresenceChanged` at most 20 times a second (the last
+    /// position always arrives). Sent over a WebSocket, the presence also ends when that
+    /// socket closes.
     async fn update_presence(
         &self,
         ctx: &Context<'_>,
@@ -972,20 +1004,12 @@ impl ProjectsMutation {
             }
             None => None,
         };
-        let model = notifying(
-            ctx,
-            state(ctx)?
-                .projects
-                .update_presence(&actor, project, cursor),
-        )
-        .await?;
-        publish(
-            ctx,
-            model.project_id,
-            EventKind::PresenceChanged,
-            vec![model.user_id],
-        )
-        .await?;
+        // Coalesced and published by the hub (arrival announced, moves at most every 50 ms).
+        let socket = ctx.data_opt::<crate::presence::SocketId>().copied();
+        let model = state(ctx)?
+            .presence
+            .heartbeat(&actor, project, cursor, socket)
+            .await?;
         Ok(UpdatePresencePayload {
             presence: ProjectPresence { model },
         })

@@ -42,6 +42,8 @@ pub struct EventData {
     ids: Arc<Vec<Uuid>>,
     /// For chunks: the characters `[start, end)` to deliver.
     range: (u64, u64),
+    /// For presence: the member's presence as published.
+    presence: Option<Arc<plexus_core::events::PresenceNote>>,
 }
 
 /// Characters `[start, end)` of `text`.
@@ -165,9 +167,12 @@ event_object!(MemberRemoved, "Someone left the project or was removed from it.",
     /// Global id of the user.
     user_id: ID = Ok(gid(IdKind::User, e.ids.get(1).copied().unwrap_or(Uuid::nil())));
 });
-event_object!(PresenceChanged, "A member's heartbeat or cursor moved.", |e, ctx| {
-    /// The member's presence.
-    presence: Option<ProjectPresence> = ProjectPresence::load(ctx, e.project, e.first()).await;
+event_object!(PresenceChanged, "A member arrived, their cursor moved (at most 20 events a second per member: the last position always arrives), or they went away (`presence.isActive` false: their socket closed or their heartbeats stopped).", |e, ctx| {
+    /// The member's presence as it is now (carried by the event, not read back).
+    presence: Option<ProjectPresence> = match &e.presence {
+        Some(note) => Ok(Some(ProjectPresence::from_note(e.project, e.first(), note))),
+        None => ProjectPresence::load(ctx, e.project, e.first()).await,
+    };
 });
 event_object!(NodeResponseChunk, "Text was appended to a generating node's response.", |e, ctx| {
     /// The node (null if it is already gone again).
@@ -321,6 +326,7 @@ fn event_data(scope: Uuid, e: &Event) -> EventData {
         project: scope,
         ids: Arc::new(e.ids.clone()),
         range: e.range.unwrap_or((0, 0)),
+        presence: e.presence.clone().map(Arc::new),
     }
 }
 
@@ -581,6 +587,12 @@ impl ProjectsSubscription {
         let viewer = actor(ctx).await?;
         let state = state(ctx)?.clone();
         state.projects.access(&viewer, project).await?;
+        // A member's presence ends when the last socket following the project closes.
+        if let (Some(user), Ok(socket)) =
+            (viewer.user_id(), ctx.data::<crate::presence::SocketId>())
+        {
+            state.presence.attach(*socket, project, user);
+        }
         let mut feed = Feed::new(
             state.clone(),
             viewer,

@@ -73,6 +73,25 @@ pub struct Event {
     /// (the text only grows while it streams, so every instance can slice it from the row).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<(u64, u64)>,
+    /// For `PresenceChanged`: the member's presence as it is now. Presence is coalesced in
+    /// memory and written to the database only now and then, so the event carries it (a
+    /// few dozen bytes) instead of every instance reading a row that may lag behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<PresenceNote>,
+}
+
+/// A member's presence in a project, carried by `PresenceChanged` events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceNote {
+    /// False when the member went away (socket closed, heartbeats stopped).
+    pub active: bool,
+    /// The cursor, as stored in `project_presence.cursor` (`{x, y, nodeId, at}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<serde_json::Value>,
+    /// When the member opened the project.
+    pub joined_at: DateTime<Utc>,
+    /// The last heartbeat.
+    pub last_seen: DateTime<Utc>,
 }
 
 impl Event {
@@ -85,6 +104,7 @@ impl Event {
             at: Utc::now(),
             ids,
             range: None,
+            presence: None,
         }
     }
 

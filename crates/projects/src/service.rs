@@ -119,6 +119,25 @@ pub struct CursorPos {
     pub at: DateTime<FixedOffset>,
 }
 
+/// A cursor as stored in `project_presence.cursor`, after checking its coordinates.
+pub fn cursor_json(
+    cursor: Option<(f64, f64, Option<Uuid>)>,
+    at: DateTime<FixedOffset>,
+) -> DomainResult<Option<serde_json::Value>> {
+    let Some((x, y, node_id)) = cursor else {
+        return Ok(None);
+    };
+    if !x.is_finite() || !y.is_finite() {
+        return Err(DomainError::invalid(
+            "cursor",
+            "cursor coordinates must be finite numbers",
+        ));
+    }
+    serde_json::to_value(CursorPos { x, y, node_id, at })
+        .map(Some)
+        .map_err(DomainError::internal)
+}
+
 /// Projects, members and presence.
 #[derive(Debug, Clone)]
 pub struct ProjectsService {
@@ -511,13 +530,7 @@ impl ProjectsService {
         let access = access_on(&txn, actor, project_id).await?;
         let member = leave_checked(&txn, project_id, user).await?;
         delete_member(&txn, &member).await?;
-        collaboration(
-            &txn,
-            &access.project,
-            user,
-            NotificationType::CollaborationLeft,
-        )
-        .await?;
+        collaboration(&txn, &access.project, user, Collab::LeftProject).await?;
         touch(&txn, project_id).await?;
         txn.commit().await?;
         Ok(member)
@@ -559,37 +572,32 @@ impl ProjectsService {
         Ok(project)
     }
 
-    /// Records a heartbeat (and cursor) of a member in a project.
+    /// The actor's access to a project whose presence it shares: members only.
+    pub async fn presence_access(
+        &self,
+        actor: &Actor,
+        project_id: Uuid,
+    ) -> DomainResult<(Uuid, ProjectAccess)> {
+        let user = actor.require_user()?;
+        let access = self.access(actor, project_id).await?;
+        access.require(access.role.is_some(), "share presence (members only)")?;
+        Ok((user, access))
+    }
+
+    /// Records a member's arrival in a project (their first heartbeat here, or the first
+    /// after they went away): upserts the presence row as active and, when they were away
+    /// longer than the presence window, tells the owner (`COLLABORATION_JOINED`). Returns
+    /// the row and whether the owner was told. Later heartbeats and cursor moves are kept
+    /// in memory by the API's presence hub and saved with [`Self::save_presence`].
     pub async fn update_presence(
         &self,
         actor: &Actor,
         project_id: Uuid,
         cursor: Option<(f64, f64, Option<Uuid>)>,
-    ) -> DomainResult<presence::Model> {
-        let user = actor.require_user()?;
-        let access = self.access(actor, project_id).await?;
-        access.require(access.role.is_some(), "share presence (members only)")?;
+    ) -> DomainResult<(presence::Model, bool)> {
+        let (user, access) = self.presence_access(actor, project_id).await?;
         let ts = now();
-        let cursor = match cursor {
-            Some((x, y, node_id)) => {
-                if !x.is_finite() || !y.is_finite() {
-                    return Err(DomainError::invalid(
-                        "cursor",
-                        "cursor coordinates must be finite numbers",
-                    ));
-                }
-                Some(
-                    serde_json::to_value(CursorPos {
-                        x,
-                        y,
-                        node_id,
-                        at: ts,
-                    })
-                    .map_err(DomainError::internal)?,
-                )
-            }
-            None => None,
-        };
+        let cursor = cursor_json(cursor, ts)?;
         let txn = begin_write(&self.db).await?;
         let previous = presence::Entity::find()
             .filter(presence::Column::UserId.eq(user))
@@ -597,15 +605,11 @@ impl ProjectsService {
             .one(&txn)
             .await?;
         let away_since = ts - Duration::seconds(PRESENCE_WINDOW_SECS);
-        let returning = previous.is_none_or(|p| !p.is_active || p.last_seen < away_since);
+        // Away means "not seen for the presence window", whether or not the member was
+        // announced gone meanwhile: a dropped socket that reconnects notifies nobody.
+        let returning = previous.is_none_or(|p| p.last_seen < away_since);
         if returning {
-            collaboration(
-                &txn,
-                &access.project,
-                user,
-                NotificationType::CollaborationJoined,
-            )
-            .await?;
+            collaboration(&txn, &access.project, user, Collab::Joined).await?;
         }
         let row = presence::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -623,6 +627,7 @@ impl ProjectsService {
                         presence::Column::Cursor,
                         presence::Column::IsActive,
                         presence::Column::LastSeen,
+                        presence::Column::JoinedAt,
                     ])
                     .to_owned(),
             )
@@ -635,7 +640,64 @@ impl ProjectsService {
             .await?
             .ok_or_else(|| DomainError::internal("presence row vanished after upsert"))?;
         txn.commit().await?;
-        Ok(row)
+        let announced = returning && access.project.owner_id != user;
+        Ok((row, announced))
+    }
+
+    /// Saves a present member's latest heartbeat and cursor (one UPDATE; nothing when the
+    /// row is gone, e.g. the member was removed meanwhile).
+    pub async fn save_presence(
+        &self,
+        user: Uuid,
+        project_id: Uuid,
+        cursor: Option<serde_json::Value>,
+        last_seen: DateTime<FixedOffset>,
+    ) -> DomainResult<()> {
+        presence::Entity::update_many()
+            .col_expr(presence::Column::Cursor, Expr::value(cursor))
+            .col_expr(presence::Column::LastSeen, Expr::value(last_seen))
+            .filter(presence::Column::UserId.eq(user))
+            .filter(presence::Column::ProjectId.eq(project_id))
+            .filter(presence::Column::IsActive.eq(true))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records that a member went away (their socket closed or their heartbeats stopped):
+    /// the row is saved as inactive and, when `tell_owner` (the member's arrival was
+    /// announced), the owner gets `COLLABORATION_LEFT`. Returns whether the member was
+    /// still present (false when they were removed from the project meanwhile).
+    pub async fn end_presence(
+        &self,
+        user: Uuid,
+        project_id: Uuid,
+        cursor: Option<serde_json::Value>,
+        last_seen: DateTime<FixedOffset>,
+        tell_owner: bool,
+    ) -> DomainResult<bool> {
+        let txn = begin_write(&self.db).await?;
+        let done = presence::Entity::update_many()
+            .col_expr(presence::Column::Cursor, Expr::value(cursor))
+            .col_expr(presence::Column::LastSeen, Expr::value(last_seen))
+            .col_expr(presence::Column::IsActive, Expr::value(false))
+            .filter(presence::Column::UserId.eq(user))
+            .filter(presence::Column::ProjectId.eq(project_id))
+            .filter(presence::Column::IsActive.eq(true))
+            .exec(&txn)
+            .await?;
+        let was_present = done.rows_affected > 0;
+        if was_present && tell_owner {
+            let project = projects::Entity::find_by_id(project_id)
+                .filter(projects::Column::DeletedAt.is_null())
+                .one(&txn)
+                .await?;
+            if let Some(project) = project {
+                collaboration(&txn, &project, user, Collab::WentAway).await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(was_present)
     }
 
     /// Members seen in the last five minutes, per project, most recent first.
@@ -769,6 +831,17 @@ async fn delete_member(conn: &impl ConnectionTrait, member: &members::Model) -> 
     Ok(())
 }
 
+/// Why a collaborator notice is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Collab {
+    /// Opened the canvas (COLLABORATION_JOINED).
+    Joined,
+    /// Left the project (COLLABORATION_LEFT).
+    LeftProject,
+    /// Closed the canvas: socket closed or heartbeats stopped (COLLABORATION_LEFT).
+    WentAway,
+}
+
 /// How long a COLLABORATION_JOINED / _LEFT notification stays in the inbox.
 pub const COLLABORATION_NOTICE_DAYS: i64 = 7;
 
@@ -780,7 +853,7 @@ async fn collaboration(
     conn: &impl ConnectionTrait,
     project: &projects::Model,
     user: Uuid,
-    kind: NotificationType,
+    why: Collab,
 ) -> DomainResult<()> {
     if project.owner_id == user {
         return Ok(());
@@ -801,16 +874,22 @@ async fn collaboration(
         // Emails are private: a member without a name is just "A member".
         .unwrap_or_else(|| "A member".into());
     let name = &project.name;
-    let (title, message) = if kind == NotificationType::CollaborationLeft {
-        (
+    let (kind, title, message) = match why {
+        Collab::LeftProject => (
+            NotificationType::CollaborationLeft,
             format!("{who} left “{name}”"),
             format!("{who} is no longer a member of the project “{name}”."),
-        )
-    } else {
-        (
+        ),
+        Collab::WentAway => (
+            NotificationType::CollaborationLeft,
+            format!("{who} left “{name}”"),
+            format!("{who} closed the canvas of the project “{name}”."),
+        ),
+        Collab::Joined => (
+            NotificationType::CollaborationJoined,
             format!("{who} joined “{name}”"),
             format!("{who} opened the canvas of the project “{name}”."),
-        )
+        ),
     };
     notify(
         conn,

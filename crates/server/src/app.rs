@@ -100,9 +100,20 @@ pub async fn state(
         ip_window: Duration::from_secs(config.auth_ip_window_secs),
         max_keys: config.rate_limit_max_keys,
     });
+    let projects = plexus_projects::ProjectsService::new(db.clone());
+    let presence = plexus_api::PresenceHub::new(
+        projects.clone(),
+        bus.clone(),
+        plexus_api::PresenceSettings {
+            timeout: config.presence_timeout,
+            save_interval: config.presence_save_interval,
+            ..Default::default()
+        },
+    );
     let api = ApiState {
         users,
-        projects: plexus_projects::ProjectsService::new(db.clone()),
+        projects,
+        presence,
         graph: plexus_graph::GraphService::new(db.clone()),
         agents: plexus_agents::AgentsService::new(db.clone()),
         conversations: plexus_conversations::ConversationsService::new(db.clone()),

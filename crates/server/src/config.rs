@@ -176,6 +176,25 @@ pub struct ConfigArgs {
     )]
     pub ws_max_connections_per_user: usize,
 
+    /// Seconds without a heartbeat after which a member is announced gone from a project.
+    #[arg(
+        long,
+        env = "PLEXUS_PRESENCE_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub presence_timeout_secs: u64,
+
+    /// Seconds between two database writes of a member's changing presence (cursor moves
+    /// and heartbeats are kept in memory meanwhile).
+    #[arg(
+        long,
+        env = "PLEXUS_PRESENCE_SAVE_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub presence_save_secs: u64,
+
     /// Take the client address from `X-Forwarded-For` (set only behind a trusted proxy).
     #[arg(long, env = "PLEXUS_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub trust_proxy: bool,
@@ -332,6 +351,10 @@ pub struct Config {
     pub shutdown_timeout: std::time::Duration,
     pub ws_max_subscriptions: usize,
     pub ws_max_connections_per_user: usize,
+    /// No heartbeat for this long: the member is gone.
+    pub presence_timeout: std::time::Duration,
+    /// How often changing presence is saved.
+    pub presence_save_interval: std::time::Duration,
     pub trust_proxy: bool,
     pub login_max_failures: u32,
     pub login_failure_window_secs: u64,
@@ -436,6 +459,8 @@ impl ConfigArgs {
             "PLEXUS_WS_MAX_CONNECTIONS_PER_USER",
             self.ws_max_connections_per_user as u64,
         )?;
+        positive("PLEXUS_PRESENCE_TIMEOUT_SECS", self.presence_timeout_secs)?;
+        positive("PLEXUS_PRESENCE_SAVE_SECS", self.presence_save_secs)?;
         if self.default_page_size > self.max_page_size {
             return Err(format!(
                 "PLEXUS_DEFAULT_PAGE_SIZE ({}) must not exceed PLEXUS_MAX_PAGE_SIZE ({})",
@@ -513,6 +538,8 @@ impl ConfigArgs {
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             ws_max_subscriptions: self.ws_max_subscriptions,
             ws_max_connections_per_user: self.ws_max_connections_per_user,
+            presence_timeout: std::time::Duration::from_secs(self.presence_timeout_secs),
+            presence_save_interval: std::time::Duration::from_secs(self.presence_save_secs),
             trust_proxy: self.trust_proxy,
             login_max_failures: self.login_max_failures,
             login_failure_window_secs: self.login_failure_window_secs,
@@ -560,6 +587,8 @@ impl Config {
             shutdown_timeout: std::time::Duration::from_secs(10),
             ws_max_subscriptions: 100,
             ws_max_connections_per_user: 20,
+            presence_timeout: std::time::Duration::from_secs(30),
+            presence_save_interval: std::time::Duration::from_secs(5),
             trust_proxy: false,
             login_max_failures: 5,
             login_failure_window_secs: 900,

@@ -16,7 +16,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use plexus_api::loaders::PassGate;
-use plexus_api::{ClientAddr, Loaders, RequestAuth};
+use plexus_api::{ClientAddr, Loaders, RequestAuth, SocketId};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -26,6 +26,9 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::app::AppState;
+
+/// Read and write buffer of each WebSocket, in bytes.
+const WS_BUFFER: usize = 8 * 1024;
 
 /// Messages waiting to be written before a connection counts as a slow consumer.
 const OUTBOX: usize = 256;
@@ -61,6 +64,11 @@ pub async fn handler(
         app.config.trust_proxy,
     ));
     ws.protocols(["graphql-transport-ws", "graphql-ws"])
+        // tungstenite's defaults (128 KiB read and 128 KiB write buffer per socket) dominate
+        // the memory of an idle subscriber; GraphQL messages are small, and larger ones
+        // still pass (the buffers are where reads and writes start, not a size limit).
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
         .on_upgrade(move |socket| Connection::new(app, protocol, client).run(socket))
 }
 
@@ -69,8 +77,13 @@ enum Control {
     Done(String),
 }
 
+/// Numbers connections for the presence hub.
+static NEXT_SOCKET: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 struct Connection {
     app: AppState,
+    /// This connection, as the presence hub knows it.
+    socket: SocketId,
     protocol: Protocol,
     client: ClientAddr,
     /// The `authorization` value of the accepted `connection_init`.
@@ -83,6 +96,7 @@ impl Connection {
     fn new(app: AppState, protocol: Protocol, client: ClientAddr) -> Self {
         Self {
             app,
+            socket: SocketId(NEXT_SOCKET.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
             protocol,
             client,
             credentials: None,
@@ -137,6 +151,12 @@ impl Connection {
         };
         for (_, task) in self.subscriptions.drain() {
             task.abort();
+        }
+        // Members whose last socket on a project this was are announced gone — unless the
+        // server is shutting down: its clients reconnect to another instance (1001) and
+        // carry on there, so nobody is told they left.
+        if !matches!(close, Some((1001, _))) {
+            self.app.api.presence.socket_closed(self.socket);
         }
         if let Some(user) = self.user {
             release(&self.app, user);
@@ -263,6 +283,7 @@ impl Connection {
             serde_json::from_value(payload.clone()).map_err(|e| invalid(&e.to_string()))?;
         let task = tokio::spawn(run_operation(
             self.app.clone(),
+            self.socket,
             self.protocol,
             self.client,
             credentials,
@@ -279,6 +300,7 @@ impl Connection {
 #[allow(clippy::too_many_arguments)]
 async fn run_operation(
     app: AppState,
+    socket: SocketId,
     protocol: Protocol,
     client: ClientAddr,
     credentials: Option<String>,
@@ -303,6 +325,7 @@ async fn run_operation(
     let request = request
         .data(RequestAuth::from_header(credentials.as_deref()))
         .data(client)
+        .data(socket)
         .data(Arc::new(Loaders::new(&app.api, &gate)));
     let mut stream = app.schema.execute_stream(request);
     let mut first = true;
