@@ -265,15 +265,19 @@ pub struct Message {
 impl Message {
     /// A message the viewer may read, or `None`.
     pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<Message>> {
-        let Some(model) = loaders(ctx)?.messages.load_one(id).await? else {
-            return Ok(None);
-        };
-        let Some(conv) = Conversation::load(ctx, model.conversation_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Message {
+        match loaders(ctx)?.messages.load_one(id).await? {
+            Some(model) => Self::within(ctx, model).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Wraps a row with the viewer's access to its conversation, or `None` when the viewer
+    /// may not read it.
+    async fn within(ctx: &Context<'_>, model: messages::Model) -> ApiResult<Option<Message>> {
+        let conv = Conversation::load(ctx, model.conversation_id).await?;
+        Ok(conv.map(|c| Message {
             model,
-            access: conv.access,
+            access: c.access,
         }))
     }
 }
@@ -378,15 +382,19 @@ pub struct ToolCall {
 impl ToolCall {
     /// A tool call the viewer may read, or `None`.
     pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<ToolCall>> {
-        let Some(model) = loaders(ctx)?.tool_calls.load_one(id).await? else {
-            return Ok(None);
-        };
-        let Some(conv) = Conversation::load(ctx, model.conversation_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(ToolCall {
+        match loaders(ctx)?.tool_calls.load_one(id).await? {
+            Some(model) => Self::within(ctx, model).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Wraps a row with the viewer's access to its conversation, or `None` when the viewer
+    /// may not read it.
+    async fn within(ctx: &Context<'_>, model: tool_calls::Model) -> ApiResult<Option<ToolCall>> {
+        let conv = Conversation::load(ctx, model.conversation_id).await?;
+        Ok(conv.map(|c| ToolCall {
             model,
-            access: conv.access,
+            access: c.access,
         }))
     }
 }
@@ -724,15 +732,10 @@ pub struct RecordToolCallPayload {
 }
 
 async fn message_payload(ctx: &Context<'_>, model: messages::Model) -> ApiResult<MessagePayload> {
-    let conv = Conversation::load(ctx, model.conversation_id)
+    let message = Message::within(ctx, model)
         .await?
         .ok_or_else(|| not_found("conversation"))?;
-    Ok(MessagePayload {
-        message: Message {
-            model,
-            access: conv.access,
-        },
-    })
+    Ok(MessagePayload { message })
 }
 
 /// Changes to conversations.
@@ -955,15 +958,10 @@ impl ConversationsMutation {
             .await?;
         let topic = Topic::Conversation(conversation_id);
         publish_to(ctx, topic, EventKind::ToolCallRecorded, vec![call.id]).await?;
-        let conv = Conversation::load(ctx, conversation_id)
+        let tool_call = ToolCall::within(ctx, call)
             .await?
             .ok_or_else(|| not_found("conversation"))?;
-        Ok(RecordToolCallPayload {
-            tool_call: ToolCall {
-                model: call,
-                access: conv.access,
-            },
-        })
+        Ok(RecordToolCallPayload { tool_call })
     }
 }
 

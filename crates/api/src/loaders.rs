@@ -168,18 +168,31 @@ where
         .delay(std::time::Duration::ZERO)
 }
 
+/// A loader of nested pages: `(parent, page)` keys grouped by page arguments, each group
+/// loaded by `load` in one statement.
+fn pages<T, F, Fut>(
+    state: &ApiState,
+    gate: &Arc<PassGate>,
+    load: F,
+) -> Batch<(Uuid, ChildPage), Page<T>>
+where
+    T: Send + Sync + Clone + 'static,
+    F: Fn(ApiState, Vec<Uuid>, ChildPage) -> Fut + Send + Sync + Copy + 'static,
+    Fut: Future<Output = DomainResult<HashMap<Uuid, Page<T>>>> + Send + 'static,
+{
+    batch(state, gate, move |s: ApiState, keys| async move {
+        child_pages(keys, |ids, page| load(s.clone(), ids, page)).await
+    })
+}
+
 /// The files attached to each parent of one kind, a page per parent.
 fn media_pages(
     state: &ApiState,
     gate: &Arc<PassGate>,
     to: AttachedTo,
 ) -> Batch<(Uuid, ChildPage), Page<media::Model>> {
-    batch(state, gate, move |s, keys| async move {
-        child_pages(keys, |ids, page| {
-            let s = s.clone();
-            async move { s.media.attached_pages(to, &ids, page).await }
-        })
-        .await
+    pages(state, gate, move |s, ids, page| async move {
+        s.media.attached_pages(to, &ids, page).await
     })
 }
 
@@ -336,12 +349,8 @@ impl Loaders {
             members: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.projects.members_by_ids(&ids).await?, |m| m.id))
             }),
-            member_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.projects.member_pages(&ids, page).await }
-                })
-                .await
+            member_pages: pages(state, gate, |s, ids, page| async move {
+                s.projects.member_pages(&ids, page).await
             }),
             member_counts: batch(state, gate, |s, ids| async move {
                 s.projects.member_counts(&ids).await
@@ -359,19 +368,11 @@ impl Loaders {
             edges: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
             }),
-            node_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.graph.node_pages(&ids, page).await }
-                })
-                .await
+            node_pages: pages(state, gate, |s, ids, page| async move {
+                s.graph.node_pages(&ids, page).await
             }),
-            edge_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.graph.edge_pages(&ids, page).await }
-                })
-                .await
+            edge_pages: pages(state, gate, |s, ids, page| async move {
+                s.graph.edge_pages(&ids, page).await
             }),
             node_counts: batch(state, gate, |s, ids| async move {
                 s.graph.node_counts(&ids).await
@@ -405,22 +406,14 @@ impl Loaders {
             tasks: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.agents.tasks_by_ids(&ids).await?, |t| t.id))
             }),
-            task_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.agents.task_pages(&ids, page).await }
-                })
-                .await
+            task_pages: pages(state, gate, |s, ids, page| async move {
+                s.agents.task_pages(&ids, page).await
             }),
             task_counts: batch(state, gate, |s, ids| async move {
                 s.agents.task_counts(&ids).await
             }),
-            memory_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.agents.memory_pages(&ids, page).await }
-                })
-                .await
+            memory_pages: pages(state, gate, |s, ids, page| async move {
+                s.agents.memory_pages(&ids, page).await
             }),
             workflows: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.agents.workflows_by_ids(&ids).await?, |w| w.id))
@@ -436,12 +429,8 @@ impl Loaders {
             conversations: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.conversations.by_ids(&ids).await?, |c| c.id))
             }),
-            agent_conversation_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.conversations.agent_conversation_pages(&ids, page).await }
-                })
-                .await
+            agent_conversation_pages: pages(state, gate, |s, ids, page| async move {
+                s.conversations.agent_conversation_pages(&ids, page).await
             }),
             agent_conversation_counts: batch(state, gate, |s, ids| async move {
                 s.conversations.agent_conversation_counts(&ids).await
@@ -451,12 +440,8 @@ impl Loaders {
                     m.id
                 }))
             }),
-            message_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.conversations.message_pages(&ids, page).await }
-                })
-                .await
+            message_pages: pages(state, gate, |s, ids, page| async move {
+                s.conversations.message_pages(&ids, page).await
             }),
             message_counts: batch(state, gate, |s, ids| async move {
                 s.conversations.message_counts(&ids).await
@@ -466,12 +451,8 @@ impl Loaders {
                     t.id
                 }))
             }),
-            tool_call_pages: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.conversations.tool_call_pages(&ids, page).await }
-                })
-                .await
+            tool_call_pages: pages(state, gate, |s, ids, page| async move {
+                s.conversations.tool_call_pages(&ids, page).await
             }),
             tool_call_counts: batch(state, gate, |s, ids| async move {
                 s.conversations.tool_call_counts(&ids).await
@@ -488,12 +469,8 @@ impl Loaders {
             node_media_counts: media_counts(state, gate, AttachedTo::Node),
             conversation_media: media_pages(state, gate, AttachedTo::Conversation),
             conversation_media_counts: media_counts(state, gate, AttachedTo::Conversation),
-            node_voice: batch(state, gate, |s, keys| async move {
-                child_pages(keys, |ids, page| {
-                    let s = s.clone();
-                    async move { s.media.node_voice_pages(&ids, page).await }
-                })
-                .await
+            node_voice: pages(state, gate, |s, ids, page| async move {
+                s.media.node_voice_pages(&ids, page).await
             }),
             node_voice_counts: batch(state, gate, |s, ids| async move {
                 s.media.node_voice_counts(&ids).await

@@ -467,7 +467,7 @@ pub struct UploadMediaInput {
     pub project_id: Option<ID>,
     /// Attach to this node (needs edit rights; implies its project).
     pub node_id: Option<ID>,
-    /// Attach to this conversation (must be the viewer's).
+    /// Attach to this conversation (needs write access to it).
     pub conversation_id: Option<ID>,
     /// Free-form metadata (an object).
     pub metadata: Option<Json<Value>>,
@@ -490,7 +490,7 @@ pub struct UploadMediaFilesInput {
     pub project_id: Option<ID>,
     /// Attach to this node (needs edit rights; implies its project).
     pub node_id: Option<ID>,
-    /// Attach to this conversation (must be the viewer's).
+    /// Attach to this conversation (needs write access to it).
     pub conversation_id: Option<ID>,
 }
 
