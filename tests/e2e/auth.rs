@@ -422,3 +422,20 @@ db_test!(
         assert!(v["data"]["login"].is_object(), "{v}");
     }
 );
+
+db_test!(
+    deactivation_made_elsewhere_takes_effect_within_the_sign_in_cache_window,
+    |app| async move {
+        let (access, _, _) = app.register("cached@example.com", "password123").await;
+        assert!(app.gql(VIEWER, json!({}), Some(&access)).await["data"]["viewer"].is_object());
+        // Another instance (here: SQL) deactivates the account. This instance trusts its
+        // check of the token for PLEXUS_AUTH_CACHE_MS (1 s), then reads the row again.
+        app.sql("UPDATE users SET is_active = false WHERE email = 'cached@example.com'")
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        assert_eq!(
+            code(&app.gql(VIEWER, json!({}), Some(&access)).await),
+            "UNAUTHENTICATED"
+        );
+    }
+);

@@ -567,115 +567,120 @@ db_test!(
     }
 );
 
-db_test!(ten_thousand_messages_page_both_ways, |app| async move {
-    let (me, me_id) = user(&app, "historian").await;
-    let c = conversation(&app, &me, json!({ "title": "long" })).await;
-    let conv = GlobalId::parse(&c, "id").unwrap().uuid;
-    let author = GlobalId::parse(&me_id, "id").unwrap().uuid;
-    const N: usize = 10_000;
-    let mut want = Vec::with_capacity(N);
-    for chunk in 0..N / 500 {
-        let rows: Vec<messages::ActiveModel> = (0..500)
-            .map(|i| {
-                let id = uuid::Uuid::now_v7();
-                want.push(plexus_core::id::encode(plexus_core::IdKind::Message, id));
-                let at = plexus_core::db::now();
-                messages::ActiveModel {
-                    id: Set(id),
-                    conversation_id: Set(conv),
-                    role: Set("USER".into()),
-                    content: Set(format!("message {}", chunk * 500 + i)),
-                    status: Set("COMPLETE".into()),
-                    tokens: Set(None),
-                    model: Set(None),
-                    agent_id: Set(None),
-                    author_id: Set(Some(author)),
-                    metadata: Set(None),
-                    edited_at: Set(None),
-                    created_at: Set(at),
-                    updated_at: Set(at),
-                    deleted_at: Set(None),
-                }
-            })
-            .collect();
-        messages::Entity::insert_many(rows)
-            .exec(app.db())
-            .await
-            .unwrap();
-    }
-    let q = "query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { conversation(id: $id) { messages(first: $first, after: $after, last: $last, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id } } } }";
-    let ids = |v: &Value| -> Vec<String> {
-        v["data"]["conversation"]["messages"]["nodes"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{v}"))
-            .iter()
-            .map(|m| m["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    // The latest fifty, as a chat opens.
-    let v = app.gql(q, json!({ "id": c, "last": 50 }), Some(&me)).await;
-    assert_eq!(ids(&v), want[N - 50..], "last: 50");
-    assert_eq!(
-        v["data"]["conversation"]["messages"]["totalCount"],
-        json!(N)
-    );
-
-    // Forward through everything, 100 at a time, at a constant statement cost per page.
-    let (mut got, mut after, mut costs) = (vec![], Value::Null, vec![]);
-    loop {
-        let (v, n) = app
-            .gql_counted(
-                q,
-                json!({ "id": c, "first": 100, "after": after }),
-                Some(&me),
-            )
-            .await;
-        costs.push(n);
-        got.extend(ids(&v));
-        let info = &v["data"]["conversation"]["messages"]["pageInfo"];
-        if !info["hasNextPage"].as_bool().unwrap() {
-            break;
+db_test!(
+    ten_thousand_messages_page_both_ways,
+    // Signed-in checks cached for the whole run, so every page costs the same statements.
+    |c| c.auth_cache = std::time::Duration::from_secs(3600),
+    |app| async move {
+        let (me, me_id) = user(&app, "historian").await;
+        let c = conversation(&app, &me, json!({ "title": "long" })).await;
+        let conv = GlobalId::parse(&c, "id").unwrap().uuid;
+        let author = GlobalId::parse(&me_id, "id").unwrap().uuid;
+        const N: usize = 10_000;
+        let mut want = Vec::with_capacity(N);
+        for chunk in 0..N / 500 {
+            let rows: Vec<messages::ActiveModel> = (0..500)
+                .map(|i| {
+                    let id = uuid::Uuid::now_v7();
+                    want.push(plexus_core::id::encode(plexus_core::IdKind::Message, id));
+                    let at = plexus_core::db::now();
+                    messages::ActiveModel {
+                        id: Set(id),
+                        conversation_id: Set(conv),
+                        role: Set("USER".into()),
+                        content: Set(format!("message {}", chunk * 500 + i)),
+                        status: Set("COMPLETE".into()),
+                        tokens: Set(None),
+                        model: Set(None),
+                        agent_id: Set(None),
+                        author_id: Set(Some(author)),
+                        metadata: Set(None),
+                        edited_at: Set(None),
+                        created_at: Set(at),
+                        updated_at: Set(at),
+                        deleted_at: Set(None),
+                    }
+                })
+                .collect();
+            messages::Entity::insert_many(rows)
+                .exec(app.db())
+                .await
+                .unwrap();
         }
-        after = info["endCursor"].clone();
-    }
-    assert_eq!(got, want, "forward");
-    assert!(
-        costs.iter().all(|n| *n == costs[1]),
-        "statements per page: {costs:?}"
-    );
-    // Backward from the end, 100 at a time.
-    let (mut got, mut before) = (vec![], Value::Null);
-    loop {
+        let q = "query($id: ID!, $first: Int, $after: String, $last: Int, $before: String) { conversation(id: $id) { messages(first: $first, after: $after, last: $last, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } nodes { id } } } }";
+        let ids = |v: &Value| -> Vec<String> {
+            v["data"]["conversation"]["messages"]["nodes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // The latest fifty, as a chat opens.
+        let v = app.gql(q, json!({ "id": c, "last": 50 }), Some(&me)).await;
+        assert_eq!(ids(&v), want[N - 50..], "last: 50");
+        assert_eq!(
+            v["data"]["conversation"]["messages"]["totalCount"],
+            json!(N)
+        );
+
+        // Forward through everything, 100 at a time, at a constant statement cost per page.
+        let (mut got, mut after, mut costs) = (vec![], Value::Null, vec![]);
+        loop {
+            let (v, n) = app
+                .gql_counted(
+                    q,
+                    json!({ "id": c, "first": 100, "after": after }),
+                    Some(&me),
+                )
+                .await;
+            costs.push(n);
+            got.extend(ids(&v));
+            let info = &v["data"]["conversation"]["messages"]["pageInfo"];
+            if !info["hasNextPage"].as_bool().unwrap() {
+                break;
+            }
+            after = info["endCursor"].clone();
+        }
+        assert_eq!(got, want, "forward");
+        assert!(
+            costs.iter().all(|n| *n == costs[1]),
+            "statements per page: {costs:?}"
+        );
+        // Backward from the end, 100 at a time.
+        let (mut got, mut before) = (vec![], Value::Null);
+        loop {
+            let v = app
+                .gql(
+                    q,
+                    json!({ "id": c, "last": 100, "before": before }),
+                    Some(&me),
+                )
+                .await;
+            let mut page = ids(&v);
+            page.extend(got);
+            got = page;
+            let info = &v["data"]["conversation"]["messages"]["pageInfo"];
+            if !info["hasPreviousPage"].as_bool().unwrap() {
+                break;
+            }
+            before = info["startCursor"].clone();
+        }
+        assert_eq!(got, want, "backward");
+        // Stable under inserts: a page after a cursor does not shift when messages arrive.
+        let v = app.gql(q, json!({ "id": c, "first": 10 }), Some(&me)).await;
+        let cursor = v["data"]["conversation"]["messages"]["pageInfo"]["endCursor"].clone();
+        say(&app, &me, &c, "newest").await;
         let v = app
             .gql(
                 q,
-                json!({ "id": c, "last": 100, "before": before }),
+                json!({ "id": c, "first": 10, "after": cursor }),
                 Some(&me),
             )
             .await;
-        let mut page = ids(&v);
-        page.extend(got);
-        got = page;
-        let info = &v["data"]["conversation"]["messages"]["pageInfo"];
-        if !info["hasPreviousPage"].as_bool().unwrap() {
-            break;
-        }
-        before = info["startCursor"].clone();
+        assert_eq!(ids(&v), want[10..20]);
     }
-    assert_eq!(got, want, "backward");
-    // Stable under inserts: a page after a cursor does not shift when messages arrive.
-    let v = app.gql(q, json!({ "id": c, "first": 10 }), Some(&me)).await;
-    let cursor = v["data"]["conversation"]["messages"]["pageInfo"]["endCursor"].clone();
-    say(&app, &me, &c, "newest").await;
-    let v = app
-        .gql(
-            q,
-            json!({ "id": c, "first": 10, "after": cursor }),
-            Some(&me),
-        )
-        .await;
-    assert_eq!(ids(&v), want[10..20]);
-});
+);
 
 const DEEP: &str = "{ conversations(first: 20) { nodes { id owner { id } agent { id } messages(last: 10) { totalCount nodes { id author { id } agent { id } toolCalls { id name tool { id } } } } } } }";
 

@@ -91,7 +91,11 @@ pub async fn state(
     let bus = crate::bus::for_database(&config.database_url, &db)
         .await
         .context("cannot start the event bus")?;
-    let users = UsersService::new(db.clone(), TokenKeys::new(secret), AuthSettings::default());
+    let auth = AuthSettings {
+        actor_cache_ttl: config.auth_cache,
+        ..AuthSettings::default()
+    };
+    let users = UsersService::new(db.clone(), TokenKeys::new(secret), auth);
     let limiter = AuthLimiter::new(AuthLimits {
         login_max_failures: config.login_max_failures,
         failure_window: Duration::from_secs(config.login_failure_window_secs),

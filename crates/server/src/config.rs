@@ -292,6 +292,17 @@ pub struct ConfigArgs {
     )]
     pub max_recursive_depth: usize,
 
+    /// How long, in milliseconds, a checked access token's user is trusted without reading
+    /// its row again (0: read it on every request). Signing out everywhere and password
+    /// changes take effect at once on the instance that made them, within this on others.
+    #[arg(
+        long,
+        env = "PLEXUS_AUTH_CACHE_MS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub auth_cache_ms: u64,
+
     /// GraphQL operations slower than this many milliseconds are logged at WARN.
     #[arg(
         long,
@@ -369,6 +380,8 @@ pub struct Config {
     pub max_root_fields: usize,
     pub max_recursive_depth: usize,
     pub slow_query_ms: u64,
+    /// How long a checked access token's user is trusted (`PLEXUS_AUTH_CACHE_MS`).
+    pub auth_cache: std::time::Duration,
     pub metrics: bool,
     /// Days system logs are kept; 0 keeps them forever.
     pub log_retention_days: u32,
@@ -553,6 +566,7 @@ impl ConfigArgs {
             max_root_fields: self.max_root_fields,
             max_recursive_depth: self.max_recursive_depth,
             slow_query_ms: self.slow_query_ms,
+            auth_cache: std::time::Duration::from_millis(self.auth_cache_ms),
             metrics: self.metrics,
             log_retention_days: self.log_retention_days,
             media_dir: self.media_dir,
@@ -603,6 +617,7 @@ impl Config {
             max_root_fields: 20,
             max_recursive_depth: 32,
             slow_query_ms: 500,
+            auth_cache: std::time::Duration::from_secs(1),
             metrics: true,
             log_retention_days: 30,
             // Each test server gets its own directory (the harness removes it).

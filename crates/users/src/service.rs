@@ -14,6 +14,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     ExprTrait, PaginatorTrait, QueryFilter, QuerySelect, Select, Set,
 };
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use uuid::Uuid;
 
 use crate::entity::{refresh_tokens, users};
@@ -27,6 +30,9 @@ pub struct AuthSettings {
     pub access_ttl: Duration,
     /// Lifetime of a refresh token.
     pub refresh_ttl: Duration,
+    /// How long a checked access token's user (active, session version, role) is trusted
+    /// without reading its row again; zero reads it on every request.
+    pub actor_cache_ttl: std::time::Duration,
 }
 
 impl Default for AuthSettings {
@@ -34,7 +40,70 @@ impl Default for AuthSettings {
         Self {
             access_ttl: Duration::minutes(15),
             refresh_ttl: Duration::days(7),
+            actor_cache_ttl: std::time::Duration::from_secs(1),
         }
+    }
+}
+
+/// The users whose access tokens were checked recently: `authenticate` reads a user's row
+/// at most once per `ttl`. Changes made through this service (signing out everywhere, a
+/// new password) forget the user at once; changes made elsewhere (another instance, SQL)
+/// take effect within `ttl`. Only active, undeleted users are kept.
+#[derive(Debug, Default)]
+struct ActorCache {
+    ttl: std::time::Duration,
+    entries: Mutex<HashMap<Uuid, CachedActor>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CachedActor {
+    checked: Instant,
+    session_version: i32,
+    role: UserRole,
+}
+
+/// The most users the actor cache holds; past it, expired entries go, then all.
+const ACTOR_CACHE_MAX: usize = 100_000;
+
+impl ActorCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CachedActor>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, user: Uuid, session_version: i32) -> Option<UserRole> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        self.entries()
+            .get(&user)
+            .filter(|e| e.session_version == session_version && e.checked.elapsed() < self.ttl)
+            .map(|e| e.role)
+    }
+
+    fn put(&self, user: Uuid, session_version: i32, role: UserRole) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= ACTOR_CACHE_MAX {
+            entries.retain(|_, e| e.checked.elapsed() < self.ttl);
+            if entries.len() >= ACTOR_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        let checked = Instant::now();
+        entries.insert(
+            user,
+            CachedActor {
+                checked,
+                session_version,
+                role,
+            },
+        );
+    }
+
+    fn forget(&self, user: Uuid) {
+        self.entries().remove(&user);
     }
 }
 
@@ -86,8 +155,9 @@ pub struct UserFilter {
 #[derive(Debug, Clone)]
 pub struct UsersService {
     db: DatabaseConnection,
-    keys: TokenKeys,
+    keys: Arc<TokenKeys>,
     settings: AuthSettings,
+    actors: Arc<ActorCache>,
 }
 
 const BAD_CREDENTIALS: &str = "invalid email or password";
@@ -95,7 +165,16 @@ const BAD_CREDENTIALS: &str = "invalid email or password";
 impl UsersService {
     /// A service over `db`, signing with `keys`.
     pub fn new(db: DatabaseConnection, keys: TokenKeys, settings: AuthSettings) -> Self {
-        Self { db, keys, settings }
+        let actors = Arc::new(ActorCache {
+            ttl: settings.actor_cache_ttl,
+            ..Default::default()
+        });
+        Self {
+            db,
+            keys: Arc::new(keys),
+            settings,
+            actors,
+        }
     }
 
     /// The database connection.
@@ -261,6 +340,7 @@ impl UsersService {
         let txn = begin_write(&self.db).await?;
         let families = self.end_all_sessions(&txn, user_id).await?;
         txn.commit().await?;
+        self.actors.forget(user_id);
         Ok(families)
     }
 
@@ -296,6 +376,7 @@ impl UsersService {
         let user = am.update(&txn).await?;
         let session = self.start_session(&txn, user, Uuid::now_v7()).await?;
         txn.commit().await?;
+        self.actors.forget(user_id);
         Ok(session)
     }
 
@@ -303,6 +384,12 @@ impl UsersService {
     /// tokens of deactivated or deleted users, are `UNAUTHENTICATED`.
     pub async fn authenticate(&self, bearer: &str) -> DomainResult<Actor> {
         let claims = self.keys.verify(bearer)?;
+        if let Some(role) = self.actors.get(claims.sub, claims.ver) {
+            return Ok(Actor::User {
+                id: claims.sub,
+                role,
+            });
+        }
         let user = users::Entity::find_by_id(claims.sub).one(&self.db).await?;
         let Some(user) = user.filter(|u| u.is_active && u.deleted_at.is_none()) else {
             return Err(DomainError::Unauthenticated("invalid access token".into()));
@@ -315,6 +402,7 @@ impl UsersService {
         let role = UserRole::parse(&user.role).ok_or_else(|| {
             DomainError::internal(format!("user {} has unknown role {}", user.id, user.role))
         })?;
+        self.actors.put(user.id, user.session_version, role);
         Ok(Actor::User { id: user.id, role })
     }
 
