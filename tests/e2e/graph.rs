@@ -525,11 +525,12 @@ db_test!(
             40,
             "more than 32 items: FuturesUnordered yields while resolving them"
         );
-        // At most one statement per (loader, level), whatever the rows: auth, projects, roles,
-        // owners, node counts, member counts, member pages, node pages, member users, creators,
-        // parent ids, child ids, and the nodes of parents/children off the page — 14. Batches of
-        // one loader at different levels merge when timing allows (10–12 seen), never split.
-        const BOUND: usize = 14;
+        // At most one statement per (loader, level), whatever the rows: auth (cached after
+        // the first run), projects, roles, owners, node counts, member counts, member pages,
+        // node pages, member users, creators, parent ids and child ids — 12. Related nodes
+        // selected by id alone are not read. Batches of one loader at different levels merge
+        // when timing allows, never split.
+        const BOUND: usize = 12;
         eprintln!(
             "dashboard query: {n_small} / {n_large} SQL statements at 2×3 / 20×40 nodes ({:?})",
             app.backend
@@ -537,6 +538,68 @@ db_test!(
         assert!(
             n_small <= BOUND && n_large <= BOUND,
             "statements grew with rows: {n_small} vs {n_large}"
+        );
+    }
+);
+
+db_test!(
+    related_nodes_selected_by_id_cost_no_node_reads,
+    |app| async move {
+        let (t, _) = user(&app, "refs").await;
+        let p = project(&app, &t, "Refs", false).await;
+        let a = node(&app, &t, &p, "a", &[]).await;
+        let b = node(&app, &t, &p, "b", &[&a]).await;
+        let c = node(&app, &t, &p, "c", &[&a, &b]).await;
+        let ids_only =
+            "query($id: ID!) { graphNode(id: $id) { children { id } descendants { id } } }";
+        let full =
+            "query($id: ID!) { graphNode(id: $id) { children { id prompt version createdBy { id } }
+          descendants { prompt } } }";
+        // Warm the viewer's cached sign-in, then count.
+        app.gql(ids_only, json!({ "id": a }), Some(&t)).await;
+        let (v, lean) = app
+            .gql_counted_min(ids_only, json!({ "id": a }), Some(&t))
+            .await;
+        assert_eq!(
+            ids(&v["data"]["graphNode"]["children"]),
+            [b.as_str(), c.as_str()]
+        );
+        assert_eq!(
+            ids(&v["data"]["graphNode"]["descendants"]),
+            [b.as_str(), c.as_str()]
+        );
+        let (v, rich) = app
+            .gql_counted_min(full, json!({ "id": a }), Some(&t))
+            .await;
+        let children = &v["data"]["graphNode"]["children"];
+        assert_eq!(children[0]["prompt"], "b", "{v}");
+        assert_eq!(children[1]["prompt"], "c", "{v}");
+        assert_eq!(children[1]["version"], 1, "{v}");
+        assert!(children[1]["createdBy"]["id"].is_string(), "{v}");
+        assert_eq!(
+            v["data"]["graphNode"]["descendants"][1]["prompt"], "c",
+            "{v}"
+        );
+        // The node, its project with the viewer's role, the child ids and the graph: 4, and
+        // no read of the related nodes' rows. Selecting more than ids adds the batched read
+        // of their rows (one, or one per list when the lists arrive in different passes)
+        // and one of their creators.
+        assert_eq!(lean, 4, "{:?}", app.backend);
+        assert!(
+            (lean + 2..=lean + 3).contains(&rich),
+            "{rich} statements ({:?})",
+            app.backend
+        );
+
+        // A deleted child is gone from the ids and from the rows alike.
+        let del = "mutation($i: GraphNodeIdInput!) { deleteGraphNode(input: $i) { deletedId } }";
+        app.gql(del, json!({ "i": { "id": c } }), Some(&t)).await;
+        let v = app.gql(full, json!({ "id": a }), Some(&t)).await;
+        assert!(v["errors"].is_null(), "{v}");
+        assert_eq!(ids(&v["data"]["graphNode"]["children"]), [b.as_str()]);
+        assert_eq!(
+            v["data"]["graphNode"]["descendants"][0]["prompt"], "b",
+            "{v}"
         );
     }
 );

@@ -864,15 +864,6 @@ pub struct FailNodeGenerationInput {
     pub error: String,
 }
 
-async fn stale_nodes(ctx: &Context<'_>, ids: Vec<Uuid>) -> ApiResult<Vec<GraphNode>> {
-    let mut found = loaders(ctx)?.nodes.load_many(ids.iter().copied()).await?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| found.remove(id))
-        .map(GraphNode::new)
-        .collect())
-}
-
 /// Announces a committed change of a task to its agent's subscribers.
 async fn task_changed(ctx: &Context<'_>, task: &agent_tasks::Model) -> ApiResult<()> {
     publish_to(
@@ -1286,7 +1277,7 @@ impl AgentsMutation {
         Ok(CompleteNodeGenerationPayload {
             node: GraphNode::new(done.node),
             task: done.task.map(AgentTask::new),
-            stale_nodes: stale_nodes(ctx, done.stale).await?,
+            stale_nodes: GraphNode::nodes(ctx, done.stale).await?,
         })
     }
 

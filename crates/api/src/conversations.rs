@@ -83,10 +83,7 @@ async fn access_to(
     let role = match model.project_id {
         Some(p) if user != model.user_id => {
             let l = loaders(ctx)?;
-            match l.projects.load_one(p).await? {
-                Some(_) => l.roles.load_one((user, p)).await?,
-                None => None,
-            }
+            l.projects.load_one((user, p)).await?.and_then(|(_, r)| r)
         }
         _ => None,
     };

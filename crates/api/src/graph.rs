@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use plexus_core::IdKind;
 use plexus_graph::entity::{edges, nodes};
 use plexus_graph::service::{NewNode, NodePatch};
+use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::common::{Position, PositionInput, gid, not_found, uuid_of};
@@ -56,15 +57,58 @@ impl From<NodeStatus> for plexus_graph::NodeStatus {
 }
 
 /// A prompt and its generated response on a project's canvas.
+///
+/// Either holds its row, or only its id and project (a reference from an edge, a traversal
+/// or a payload): then the row is loaded, batched, by the first field that needs it, so
+/// `children { id }` costs the edge rows and nothing more.
 #[derive(Clone)]
 pub struct GraphNode {
-    model: nodes::Model,
+    id: Uuid,
+    project_id: Uuid,
+    row: Option<Arc<nodes::Model>>,
 }
 
 impl GraphNode {
     /// Wraps a node whose project the viewer can see.
     pub fn new(model: nodes::Model) -> Self {
-        Self { model }
+        Self::from_row(Arc::new(model))
+    }
+
+    /// Wraps a shared row of a node whose project the viewer can see.
+    pub fn from_row(row: Arc<nodes::Model>) -> Self {
+        Self {
+            id: row.id,
+            project_id: row.project_id,
+            row: Some(row),
+        }
+    }
+
+    /// A live node of a project the viewer can see, known by id only.
+    fn reference(id: Uuid, project_id: Uuid) -> Self {
+        Self {
+            id,
+            project_id,
+            row: None,
+        }
+    }
+
+    /// References to the live nodes `ids` of this node's project, in order.
+    fn references(&self, ids: impl IntoIterator<Item = Uuid>) -> Vec<GraphNode> {
+        ids.into_iter()
+            .map(|id| GraphNode::reference(id, self.project_id))
+            .collect()
+    }
+
+    /// The node's row: its own, or loaded (batched with every other reference of this pass).
+    async fn row(&self, ctx: &Context<'_>) -> ApiResult<Arc<nodes::Model>> {
+        match &self.row {
+            Some(row) => Ok(row.clone()),
+            None => loaders(ctx)?
+                .nodes
+                .load_one(self.id)
+                .await?
+                .ok_or_else(|| not_found("node")),
+        }
     }
 
     /// A node as the actor sees it, or `None` when it or its project is hidden.
@@ -74,10 +118,11 @@ impl GraphNode {
         };
         Ok(Project::load(ctx, node.project_id)
             .await?
-            .map(|_| GraphNode::new(node)))
+            .map(|_| GraphNode::from_row(node)))
     }
 
-    async fn nodes(
+    /// The nodes `ids` that are still live, in order, with their rows (one batched load).
+    pub(crate) async fn nodes(
         ctx: &Context<'_>,
         ids: impl IntoIterator<Item = Uuid>,
     ) -> ApiResult<Vec<GraphNode>> {
@@ -86,7 +131,7 @@ impl GraphNode {
         Ok(ids
             .iter()
             .filter_map(|id| found.remove(id))
-            .map(GraphNode::new)
+            .map(GraphNode::from_row)
             .collect())
     }
 }
@@ -96,11 +141,11 @@ impl GraphNode {
 impl GraphNode {
     /// Global id (`node_…`).
     pub async fn id(&self) -> ID {
-        gid(IdKind::GraphNode, self.model.id)
+        gid(IdKind::GraphNode, self.id)
     }
     /// The project.
     async fn project(&self, ctx: &Context<'_>) -> ApiResult<Project> {
-        Project::load_visible(ctx, self.model.project_id).await
+        Project::load_visible(ctx, self.project_id).await
     }
     /// Files attached to the node, in upload order.
     async fn media(
@@ -114,7 +159,7 @@ impl GraphNode {
         crate::media::attached_media(
             ctx,
             plexus_media::service::AttachedTo::Node,
-            self.model.id,
+            self.id,
             first,
             after,
             last,
@@ -131,53 +176,55 @@ impl GraphNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<crate::connection::Connection<crate::media::VoiceInteraction>> {
-        crate::media::node_voice(ctx, self.model.id, first, after, last, before).await
+        crate::media::node_voice(ctx, self.id, first, after, last, before).await
     }
     /// The prompt.
-    async fn prompt(&self) -> &str {
-        &self.model.prompt
+    async fn prompt(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(self.row(ctx).await?.prompt.clone())
     }
     /// The generated response (markdown).
-    async fn response(&self) -> Option<&str> {
-        self.model.response.as_deref()
+    async fn response(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.row(ctx).await?.response.clone())
     }
     /// A short summary of the response.
-    async fn summary(&self) -> Option<&str> {
-        self.model.summary.as_deref()
+    async fn summary(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.row(ctx).await?.summary.clone())
     }
     /// Generation status.
-    async fn status(&self) -> NodeStatus {
-        plexus_graph::NodeStatus::parse(&self.model.status)
-            .unwrap_or(plexus_graph::NodeStatus::Idle)
-            .into()
+    async fn status(&self, ctx: &Context<'_>) -> ApiResult<NodeStatus> {
+        Ok(
+            plexus_graph::NodeStatus::parse(&self.row(ctx).await?.status)
+                .unwrap_or(plexus_graph::NodeStatus::Idle)
+                .into(),
+        )
     }
     /// Position on the canvas.
-    async fn position(&self) -> Position {
-        Position::from_json(&self.model.position)
+    async fn position(&self, ctx: &Context<'_>) -> ApiResult<Position> {
+        Ok(Position::from_json(&self.row(ctx).await?.position))
     }
     /// Free-form metadata (model settings and the like).
-    async fn metadata(&self) -> Option<Json<serde_json::Value>> {
-        self.model.metadata.clone().map(Json)
+    async fn metadata(&self, ctx: &Context<'_>) -> ApiResult<Option<Json<serde_json::Value>>> {
+        Ok(self.row(ctx).await?.metadata.clone().map(Json))
     }
     /// The model that generated the response.
-    async fn llm_model(&self) -> Option<&str> {
-        self.model.llm_model.as_deref()
+    async fn llm_model(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.row(ctx).await?.llm_model.clone())
     }
     /// Tokens the generation used.
-    async fn llm_tokens(&self) -> Option<i32> {
-        self.model.llm_tokens
+    async fn llm_tokens(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
+        Ok(self.row(ctx).await?.llm_tokens)
     }
     /// What the generation cost.
-    async fn llm_cost(&self) -> Option<f64> {
-        self.model.llm_cost
+    async fn llm_cost(&self, ctx: &Context<'_>) -> ApiResult<Option<f64>> {
+        Ok(self.row(ctx).await?.llm_cost)
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
-    async fn version(&self) -> i32 {
-        self.model.version
+    async fn version(&self, ctx: &Context<'_>) -> ApiResult<i32> {
+        Ok(self.row(ctx).await?.version)
     }
     /// Who created the node.
     async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.model.created_by else {
+        let Some(id) = self.row(ctx).await?.created_by else {
             return Ok(None);
         };
         let actor = actor(ctx).await?;
@@ -188,49 +235,49 @@ impl GraphNode {
             .map(|u| User::new(u, &actor)))
     }
     /// When the node was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.model.created_at.to_utc()
+    async fn created_at(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
+        Ok(self.row(ctx).await?.created_at.to_utc())
     }
     /// When the node last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.model.updated_at.to_utc()
+    async fn updated_at(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
+        Ok(self.row(ctx).await?.updated_at.to_utc())
     }
     /// Direct parents (sources of incoming edges).
     async fn parents(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
         let ids = loaders(ctx)?
             .parents
-            .load_one(self.model.id)
+            .load_one(self.id)
             .await?
             .unwrap_or_default();
-        GraphNode::nodes(ctx, ids).await
+        Ok(self.references(ids))
     }
     /// Direct children (targets of outgoing edges).
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
         let ids = loaders(ctx)?
             .children
-            .load_one(self.model.id)
+            .load_one(self.id)
             .await?
             .unwrap_or_default();
-        GraphNode::nodes(ctx, ids).await
+        Ok(self.references(ids))
     }
     /// Every node this one depends on, roots first, each after its own ancestors: the
     /// conversation context of this prompt.
     async fn ancestors(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
         let dag = loaders(ctx)?
             .dags
-            .load_one(self.model.project_id)
+            .load_one(self.project_id)
             .await?
             .unwrap_or_default();
-        GraphNode::nodes(ctx, dag.ancestors(self.model.id)).await
+        Ok(self.references(dag.ancestors(self.id)))
     }
     /// Every node that depends on this one, nearest first.
     async fn descendants(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
         let dag = loaders(ctx)?
             .dags
-            .load_one(self.model.project_id)
+            .load_one(self.project_id)
             .await?
             .unwrap_or_default();
-        GraphNode::nodes(ctx, dag.descendants(self.model.id)).await
+        Ok(self.references(dag.descendants(self.id)))
     }
 }
 
@@ -255,15 +302,6 @@ impl GraphEdge {
             .await?
             .map(|_| GraphEdge::new(edge)))
     }
-
-    async fn end(ctx: &Context<'_>, id: Uuid) -> ApiResult<GraphNode> {
-        loaders(ctx)?
-            .nodes
-            .load_one(id)
-            .await?
-            .map(GraphNode::new)
-            .ok_or_else(|| not_found("node"))
-    }
 }
 
 /// A directed link between two nodes of one project: the target builds on the source.
@@ -274,12 +312,12 @@ impl GraphEdge {
         gid(IdKind::GraphEdge, self.model.id)
     }
     /// The node the edge starts from.
-    async fn source(&self, ctx: &Context<'_>) -> ApiResult<GraphNode> {
-        GraphEdge::end(ctx, self.model.source_id).await
+    async fn source(&self) -> GraphNode {
+        GraphNode::reference(self.model.source_id, self.model.project_id)
     }
     /// The node the edge points to.
-    async fn target(&self, ctx: &Context<'_>) -> ApiResult<GraphNode> {
-        GraphEdge::end(ctx, self.model.target_id).await
+    async fn target(&self) -> GraphNode {
+        GraphNode::reference(self.model.target_id, self.model.project_id)
     }
     /// The project.
     async fn project(&self, ctx: &Context<'_>) -> ApiResult<Project> {

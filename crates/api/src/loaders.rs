@@ -171,23 +171,23 @@ where
 /// A loader of nested pages: `(parent, page)` keys grouped by page arguments, each group
 /// loaded by `load` in one statement.
 fn pages<T, F, Fut>(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     gate: &Arc<PassGate>,
     load: F,
 ) -> Batch<(Uuid, ChildPage), Page<T>>
 where
     T: Send + Sync + Clone + 'static,
-    F: Fn(ApiState, Vec<Uuid>, ChildPage) -> Fut + Send + Sync + Copy + 'static,
+    F: Fn(Arc<ApiState>, Vec<Uuid>, ChildPage) -> Fut + Send + Sync + Copy + 'static,
     Fut: Future<Output = DomainResult<HashMap<Uuid, Page<T>>>> + Send + 'static,
 {
-    batch(state, gate, move |s: ApiState, keys| async move {
+    batch(state, gate, move |s: Arc<ApiState>, keys| async move {
         child_pages(keys, |ids, page| load(s.clone(), ids, page)).await
     })
 }
 
 /// The files attached to each parent of one kind, a page per parent.
 fn media_pages(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     gate: &Arc<PassGate>,
     to: AttachedTo,
 ) -> Batch<(Uuid, ChildPage), Page<media::Model>> {
@@ -197,7 +197,7 @@ fn media_pages(
 }
 
 /// How many files are attached to each parent of one kind.
-fn media_counts(state: &ApiState, gate: &Arc<PassGate>, to: AttachedTo) -> Batch<Uuid, u64> {
+fn media_counts(state: &Arc<ApiState>, gate: &Arc<PassGate>, to: AttachedTo) -> Batch<Uuid, u64> {
     batch(state, gate, move |s, ids| async move {
         s.media.attached_counts(to, &ids).await
     })
@@ -233,8 +233,8 @@ where
 pub struct Loaders {
     /// Users by id.
     pub users: Batch<Uuid, users::Model>,
-    /// Live projects by id.
-    pub projects: Batch<Uuid, projects::Model>,
+    /// Live projects by (viewer or nil, id), with the viewer's role in each.
+    pub projects: Batch<(Uuid, Uuid), (projects::Model, Option<ProjectRole>)>,
     /// Roles by (user, project).
     pub roles: Batch<(Uuid, Uuid), ProjectRole>,
     /// Memberships by id.
@@ -246,7 +246,7 @@ pub struct Loaders {
     /// Recent presence per project.
     pub presence: Batch<Uuid, Vec<project_presence::Model>>,
     /// Live nodes by id.
-    pub nodes: Batch<Uuid, nodes::Model>,
+    pub nodes: Batch<Uuid, Arc<nodes::Model>>,
     /// Live edges by id.
     pub edges: Batch<Uuid, edges::Model>,
     /// Live nodes per project page.
@@ -326,12 +326,25 @@ pub struct Loaders {
 impl Loaders {
     /// Fresh loaders for one request whose execution runs through `gate`.
     pub fn new(state: &ApiState, gate: &Arc<PassGate>) -> Self {
+        // One copy of the services for all the loaders (each holds and clones it per batch).
+        let state = &Arc::new(state.clone());
         Self {
             users: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.users.users_by_ids(&ids).await?, |u| u.id))
             }),
-            projects: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.projects.by_ids(&ids).await?, |p| p.id))
+            projects: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
+                let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+                for (viewer, project) in keys {
+                    by_viewer.entry(viewer).or_default().push(project);
+                }
+                let mut out = HashMap::new();
+                for (viewer, ids) in by_viewer {
+                    let user = (!viewer.is_nil()).then_some(viewer);
+                    for row in s.projects.by_ids_with_role(user, &ids).await? {
+                        out.insert((viewer, row.0.id), row);
+                    }
+                }
+                Ok(out)
             }),
             roles: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
                 let mut by_user: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
@@ -363,7 +376,8 @@ impl Loaders {
                 Ok(found)
             }),
             nodes: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.graph.nodes_by_ids(&ids).await?, |n| n.id))
+                let rows = s.graph.nodes_by_ids(&ids).await?;
+                Ok(rows.into_iter().map(|n| (n.id, Arc::new(n))).collect())
             }),
             edges: batch(state, gate, |s, ids| async move {
                 Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
@@ -482,7 +496,7 @@ impl Loaders {
     /// clear it before each event).
     pub fn clear_all(&self) {
         self.users.clear::<Uuid>();
-        self.projects.clear::<Uuid>();
+        self.projects.clear::<(Uuid, Uuid)>();
         self.roles.clear::<(Uuid, Uuid)>();
         self.members.clear::<Uuid>();
         self.member_pages.clear::<(Uuid, ChildPage)>();

@@ -68,11 +68,12 @@ pub struct Project {
 impl Project {
     /// A project as the actor sees it, or `None` when it is deleted or not visible.
     pub async fn load(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<Project>> {
-        let Some(model) = loaders(ctx)?.projects.load_one(id).await? else {
+        let viewer = actor(ctx).await?.user_id();
+        let key = (viewer.unwrap_or_default(), id);
+        let Some((model, role)) = loaders(ctx)?.projects.load_one(key).await? else {
             return Ok(None);
         };
-        let project = Self::many(ctx, vec![model]).await?.pop();
-        Ok(project.filter(|p| p.caps().view))
+        Ok(Some(Project { model, role }).filter(|p| p.caps().view))
     }
 
     /// Like `load`, for a project known to be visible (a parent of a visible object).
@@ -115,7 +116,7 @@ pub(crate) fn child_page(
     last: Option<i32>,
     before: Option<String>,
 ) -> ApiResult<ChildPage> {
-    Ok(ChildPage::resolve(
+    let mut page = ChildPage::resolve(
         &PageRequest {
             first,
             after,
@@ -123,7 +124,9 @@ pub(crate) fn child_page(
             before,
         },
         state(ctx)?.page_limits,
-    )?)
+    )?;
+    page.count = ctx.look_ahead().field("totalCount").exists();
+    Ok(page)
 }
 
 /// What the viewer may do with a project, to gate a UI's controls.
@@ -172,7 +175,8 @@ impl Project {
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at.to_utc()
     }
-    /// When the project or its canvas last changed.
+    /// When the project or its canvas last changed (to the second for canvas and member
+    /// changes).
     async fn updated_at(&self) -> DateTime<Utc> {
         self.model.updated_at.to_utc()
     }
@@ -269,11 +273,12 @@ impl Project {
             .await?
             .unwrap_or_default();
         // Nodes of this page are often each other's parents and children: prime the cache.
+        let p = p.map(Arc::new);
         l.nodes
             .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())))
             .await;
         Ok(Connection::new(
-            p.map(GraphNode::new),
+            p.map(GraphNode::from_row),
             counter(l, self.model.id, |l, id| async move {
                 l.node_counts.load_one(id).await
             }),

@@ -76,16 +76,7 @@ impl EventData {
     }
 
     async fn nodes(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
-        let mut found = loaders(ctx)?
-            .nodes
-            .load_many(self.ids.iter().copied())
-            .await?;
-        Ok(self
-            .ids
-            .iter()
-            .filter_map(|id| found.remove(id))
-            .map(GraphNode::new)
-            .collect())
+        GraphNode::nodes(ctx, self.ids.iter().copied()).await
     }
 }
 
@@ -182,7 +173,7 @@ event_object!(NodeResponseChunk, "Text was appended to a generating node's respo
     /// The appended text.
     chunk: String = {
         let node = loaders(ctx)?.nodes.load_one(e.first()).await?;
-        Ok(node.and_then(|n| n.response).map(|t| slice_chars(&t, e.range)).unwrap_or_default())
+        Ok(node.and_then(|n| n.response.as_deref().map(|t| slice_chars(t, e.range))).unwrap_or_default())
     };
     /// The length of the response, in characters, with this chunk: pass the last one seen
     /// as `afterSequence` to resume.

@@ -374,6 +374,9 @@ pub struct ChildPage {
     pub after: Option<Uuid>,
     /// Only rows with a smaller id.
     pub before: Option<Uuid>,
+    /// Count each parent's rows in the same statement (when the page has no cursor); off
+    /// when nobody asks for the total, so a page costs its rows alone.
+    pub count: bool,
 }
 
 /// Name of the `id` ordering in cursors of nested lists.
@@ -392,6 +395,7 @@ impl ChildPage {
             backward: args.backward,
             after: id(&args.after),
             before: id(&args.before),
+            count: true,
         })
     }
 }
@@ -467,8 +471,8 @@ where
         };
         return Ok(std::collections::HashMap::from([(*parent, page)]));
     }
-    // Without a cursor the page sees the whole list: count it in the same statement.
-    let counted = page.after.is_none() && page.before.is_none();
+    // Without a cursor the page sees the whole list: count it in the same statement, if asked.
+    let counted = page.count && page.after.is_none() && page.before.is_none();
     let outer = if parents.len() <= UNION_MAX_PARENTS {
         // One LIMITed index range scan per parent, glued with UNION ALL: the cost follows
         // the page size, not the size of the parents' lists (the window below numbers every

@@ -10,8 +10,8 @@ use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_projects::service::{ProjectAccess, access_on, touch};
 use sea_orm::sea_query::{Alias, Expr, IntoIden, JoinType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    QueryFilter, QuerySelect, RelationTrait, Select, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    ExprTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set, Statement,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -560,35 +560,52 @@ impl GraphService {
 
     /// Ids of the live parents of each node (one statement).
     pub async fn parent_ids(&self, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
-        self.neighbours(ids, edges::Column::TargetId, |(s, t)| (t, s))
-            .await
+        self.neighbours(ids, "target_id", "source_id").await
     }
 
     /// Ids of the live children of each node (one statement).
     pub async fn child_ids(&self, ids: &[Uuid]) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
-        self.neighbours(ids, edges::Column::SourceId, |(s, t)| (s, t))
-            .await
+        self.neighbours(ids, "source_id", "target_id").await
     }
 
+    /// The live nodes at the `other` end of the edges whose `by` end is one of `ids`, per
+    /// id, in edge order. The nodes asked about are live (the caller holds them), so only
+    /// the other end is checked.
+    ///
+    /// Written by hand for the plan: with `by IN (…)` PostgreSQL scans every edge and
+    /// hash-joins all nodes (or starts a parallel worker) once the list is long, 40–200 ms
+    /// for the dashboard's 1,000 nodes; `IN (SELECT unnest(ARRAY[…]))` probes the index
+    /// for each id instead.
     async fn neighbours(
         &self,
         ids: &[Uuid],
-        by: edges::Column,
-        key: fn((Uuid, Uuid)) -> (Uuid, Uuid),
+        by: &str,
+        other: &str,
     ) -> DomainResult<HashMap<Uuid, Vec<Uuid>>> {
-        let pairs: Vec<(Uuid, Uuid)> = live_edges()
-            .select_only()
-            .column(edges::Column::SourceId)
-            .column(edges::Column::TargetId)
-            .filter(by.is_in(ids.iter().copied()))
-            .order_by_asc(edges::Column::Id)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let backend = self.db.get_database_backend();
         let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for p in pairs {
-            let (k, v) = key(p);
-            map.entry(k).or_default().push(v);
+        for chunk in ids.chunks(10_000) {
+            let list = match backend {
+                DbBackend::Postgres => {
+                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                    format!("SELECT unnest(ARRAY[{}]::uuid[])", params.join(", "))
+                }
+                _ => vec!["?"; chunk.len()].join(", "),
+            };
+            let sql = format!(
+                "SELECT e.{by}, e.{other} FROM edges e \
+                 JOIN nodes o ON o.id = e.{other} AND o.deleted_at IS NULL \
+                 WHERE e.{by} IN ({list}) ORDER BY e.id"
+            );
+            let values = chunk.iter().map(|id| sea_orm::Value::from(*id));
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            for row in rows {
+                let from: Uuid = row.try_get_by_index(0)?;
+                map.entry(from).or_default().push(row.try_get_by_index(1)?);
+            }
         }
         Ok(map)
     }
@@ -666,8 +683,6 @@ impl GraphService {
         .await
     }
 }
-
-use sea_orm::QueryOrder;
 
 fn version_conflict(actual: i32, expected: i32) -> DomainError {
     DomainError::Conflict(format!(

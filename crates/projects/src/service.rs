@@ -12,10 +12,10 @@ use plexus_users::entity::users;
 use plexus_users::notifications::{
     NewNotification, NotificationPriority, NotificationType, notify,
 };
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, IntoCondition, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, Select, Set,
+    ExprTrait, JoinType, PaginatorTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -358,6 +358,42 @@ impl ProjectsService {
             .filter(projects::Column::DeletedAt.is_null())
             .all(&self.db)
             .await?)
+    }
+
+    /// Live projects by id, each with `viewer`'s role in it, in one statement (a left join
+    /// on the viewer's membership).
+    pub async fn by_ids_with_role(
+        &self,
+        viewer: Option<Uuid>,
+        ids: &[Uuid],
+    ) -> DomainResult<Vec<(projects::Model, Option<ProjectRole>)>> {
+        let Some(user) = viewer else {
+            return Ok(self
+                .by_ids(ids)
+                .await?
+                .into_iter()
+                .map(|p| (p, None))
+                .collect());
+        };
+        let membership = members::Relation::Projects
+            .def()
+            .rev()
+            .on_condition(move |_, m| {
+                Expr::col((m, members::Column::UserId))
+                    .eq(user)
+                    .into_condition()
+            });
+        let rows = projects::Entity::find()
+            .join(JoinType::LeftJoin, membership)
+            .select_also(members::Entity)
+            .filter(projects::Column::Id.is_in(ids.iter().copied()))
+            .filter(projects::Column::DeletedAt.is_null())
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(p, m)| (p, m.and_then(|m| ProjectRole::parse(&m.role))))
+            .collect())
     }
 
     /// Memberships by id (for loaders; visibility is checked through their project).
@@ -903,11 +939,20 @@ async fn collaboration(
     Ok(())
 }
 
-/// Moves a project's `updated_at` (lists ordered by activity follow it).
+/// Moves a project's `updated_at` (lists ordered by activity follow it) for a change to its
+/// canvas or members, unless a change in the last second already did.
+///
+/// The update locks the project's row until the transaction commits, so on PostgreSQL every
+/// write to one canvas queued behind the one before it for the row lock and its commit
+/// (`Lock:transactionid` was the top wait under `createGraphNode` load). A write that sees
+/// the timestamp less than a second old leaves the row alone and takes no lock, so writes to
+/// a busy canvas run side by side; the activity time stays right to the second.
 pub async fn touch(conn: &impl ConnectionTrait, project_id: Uuid) -> DomainResult<()> {
+    let ts = now();
     projects::Entity::update_many()
-        .col_expr(projects::Column::UpdatedAt, Expr::value(now()))
+        .col_expr(projects::Column::UpdatedAt, Expr::value(ts))
         .filter(projects::Column::Id.eq(project_id))
+        .filter(projects::Column::UpdatedAt.lt(ts - Duration::seconds(1)))
         .exec(conn)
         .await?;
     Ok(())
