@@ -203,6 +203,15 @@ fn media_counts(state: &Arc<ApiState>, gate: &Arc<PassGate>, to: AttachedTo) -> 
     })
 }
 
+/// Groups pairs by their first element, for loaders that run one statement per group.
+fn group<K: Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
+    let mut groups: HashMap<K, Vec<V>> = HashMap::new();
+    for (k, v) in pairs {
+        groups.entry(k).or_default().push(v);
+    }
+    groups
+}
+
 fn by_id<T, F: Fn(&T) -> Uuid>(rows: Vec<T>, id: F) -> HashMap<Uuid, T> {
     rows.into_iter().map(|r| (id(&r), r)).collect()
 }
@@ -216,12 +225,8 @@ where
     F: Fn(Vec<Uuid>, ChildPage) -> Fut,
     Fut: Future<Output = DomainResult<HashMap<Uuid, Page<T>>>>,
 {
-    let mut groups: HashMap<ChildPage, Vec<Uuid>> = HashMap::new();
-    for (parent, page) in keys {
-        groups.entry(page).or_default().push(parent);
-    }
     let mut out = HashMap::new();
-    for (page, parents) in groups {
+    for (page, parents) in group(keys.into_iter().map(|(parent, page)| (page, parent))) {
         for (parent, p) in load(parents, page).await? {
             out.insert((parent, page), p);
         }
@@ -333,12 +338,8 @@ impl Loaders {
                 Ok(by_id(s.users.users_by_ids(&ids).await?, |u| u.id))
             }),
             projects: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                let mut by_viewer: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-                for (viewer, project) in keys {
-                    by_viewer.entry(viewer).or_default().push(project);
-                }
                 let mut out = HashMap::new();
-                for (viewer, ids) in by_viewer {
+                for (viewer, ids) in group(keys) {
                     let user = (!viewer.is_nil()).then_some(viewer);
                     for row in s.projects.by_ids_with_role(user, &ids).await? {
                         out.insert((viewer, row.0.id), row);
@@ -347,12 +348,8 @@ impl Loaders {
                 Ok(out)
             }),
             roles: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                let mut by_user: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-                for (user, project) in keys {
-                    by_user.entry(user).or_default().push(project);
-                }
                 let mut out = HashMap::new();
-                for (user, projects) in by_user {
+                for (user, projects) in group(keys) {
                     for (project, role) in s.projects.roles_of(user, &projects).await? {
                         out.insert((user, project), role);
                     }
