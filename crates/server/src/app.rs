@@ -28,7 +28,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use crate::config::{Config, Environment, secret_file};
 use crate::limits::QueryLimits;
 use crate::metrics::Metrics;
-use crate::persisted::ApqCache;
+use crate::persisted::{ApqCache, DocumentCache};
 use crate::{db, graphiql, http};
 
 /// Everything a request handler needs.
@@ -48,10 +48,25 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Automatic Persisted Queries.
     pub apq: Arc<ApqCache>,
+    /// Parsed documents by query text.
+    pub documents: Arc<DocumentCache>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Document limits checked before execution.
     pub limits: QueryLimits,
+}
+
+impl AppState {
+    /// The request's document: parsed, or cloned from the document cache.
+    pub fn document<'r>(
+        &self,
+        req: &'r mut async_graphql::Request,
+    ) -> Result<&'r async_graphql::parser::types::ExecutableDocument, async_graphql::ServerError>
+    {
+        let doc = self.documents.parse(&req.query)?;
+        req.set_parsed_query(doc);
+        req.parsed_query()
+    }
 }
 
 /// Connects to the database, applies migrations and builds the schema.
@@ -152,6 +167,7 @@ pub async fn state(
         api,
         db,
         apq: Arc::new(ApqCache::new(config.apq_cache_size)),
+        documents: Arc::new(DocumentCache::new(config.document_cache_size)),
         metrics: Arc::new(Metrics::new()),
         limits: QueryLimits {
             max_aliases: config.max_aliases,
@@ -315,6 +331,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "plexus_apq_cached_bytes",
             "Bytes of query text held by the APQ cache.",
             state.apq.bytes() as f64,
+        ),
+        (
+            "plexus_cached_documents",
+            "Parsed GraphQL documents held by the document cache.",
+            state.documents.len() as f64,
         ),
         (
             "plexus_auth_limiter_keys",

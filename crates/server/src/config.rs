@@ -262,6 +262,16 @@ pub struct ConfigArgs {
     )]
     pub apq_cache_size: usize,
 
+    /// Parsed GraphQL documents kept by query text (in-process LRU), so a repeated query
+    /// is not parsed again; 0 turns the cache off.
+    #[arg(
+        long,
+        env = "PLEXUS_DOCUMENT_CACHE_SIZE",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub document_cache_size: usize,
+
     /// Run only operations from `PLEXUS_PERSISTED_MANIFEST`.
     #[arg(long, env = "PLEXUS_PERSISTED_ONLY", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub persisted_only: bool,
@@ -374,6 +384,7 @@ pub struct Config {
     pub auth_ip_window_secs: u64,
     pub rate_limit_max_keys: usize,
     pub apq_cache_size: usize,
+    pub document_cache_size: usize,
     /// The allow-list: when set, only its operations run (`PLEXUS_PERSISTED_ONLY`).
     pub persisted_only: Option<Arc<Manifest>>,
     pub max_aliases: usize,
@@ -561,6 +572,7 @@ impl ConfigArgs {
             auth_ip_window_secs: self.auth_ip_window_secs,
             rate_limit_max_keys: self.rate_limit_max_keys,
             apq_cache_size: self.apq_cache_size,
+            document_cache_size: self.document_cache_size,
             persisted_only,
             max_aliases: self.max_aliases,
             max_root_fields: self.max_root_fields,
@@ -612,6 +624,7 @@ impl Config {
             auth_ip_window_secs: 60,
             rate_limit_max_keys: 100_000,
             apq_cache_size: 1000,
+            document_cache_size: 1000,
             persisted_only: None,
             max_aliases: 30,
             max_root_fields: 20,

@@ -641,7 +641,7 @@ async fn execute(
     let app = call.app;
     let requested = req.operation_name.clone();
     let mut op_name = requested.clone();
-    let op_type = match req.parsed_query() {
+    let op_type = match app.document(&mut req) {
         Ok(doc) => {
             if op_name.is_none()
                 && let async_graphql::parser::types::DocumentOperations::Multiple(ops) =

@@ -1,6 +1,8 @@
 //! Persisted operations: the Automatic Persisted Queries cache (Apollo's protocol) and the
 //! allow-list manifest of `PLEXUS_PERSISTED_ONLY`.
 
+use async_graphql::ServerError;
+use async_graphql::parser::types::ExecutableDocument;
 use lru::LruCache;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -37,38 +39,42 @@ pub const APQ_MAX_QUERY_BYTES: usize = 64 * 1024;
 /// The most query text the APQ cache holds, whatever its entry count.
 pub const APQ_MAX_TOTAL_BYTES: usize = 16 * 1024 * 1024;
 
+/// Queries of more than this many bytes are parsed on every request: not worth a slot.
+pub const DOCUMENT_MAX_QUERY_BYTES: usize = 16 * 1024;
+/// The most query text the document cache is keyed by, whatever its entry count (a parsed
+/// document takes several times its text).
+pub const DOCUMENT_MAX_TOTAL_BYTES: usize = 4 * 1024 * 1024;
+
+/// A least-recently-used map bounded in entries and in the bytes its entries weigh, behind
+/// a mutex; `None` when its size is 0 (off).
 #[derive(Debug)]
-struct Lru {
-    entries: LruCache<Hash, Arc<str>>,
-    bytes: usize,
+struct Bounded<K: std::hash::Hash + Eq, V> {
+    inner: Option<Mutex<Slots<K, V>>>,
+    max_weight: usize,
+    max_total: usize,
 }
 
-/// The APQ store: queries by hash, least recently used evicted first, bounded in entries
-/// (`PLEXUS_APQ_CACHE_SIZE`) and in bytes (`APQ_MAX_TOTAL_BYTES`).
 #[derive(Debug)]
-pub struct ApqCache {
-    inner: Option<Mutex<Lru>>,
+struct Slots<K: std::hash::Hash + Eq, V> {
+    entries: LruCache<K, (V, usize)>,
+    total: usize,
 }
 
-impl ApqCache {
-    /// A cache holding at most `size` queries; 0 turns APQ off.
-    pub fn new(size: usize) -> Self {
+impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
+    fn new(size: usize, max_weight: usize, max_total: usize) -> Self {
         Self {
             inner: NonZeroUsize::new(size).map(|n| {
-                Mutex::new(Lru {
+                Mutex::new(Slots {
                     entries: LruCache::new(n),
-                    bytes: 0,
+                    total: 0,
                 })
             }),
+            max_weight,
+            max_total,
         }
     }
 
-    /// Whether APQ is on.
-    pub fn enabled(&self) -> bool {
-        self.inner.is_some()
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut Lru) -> T) -> Option<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut Slots<K, V>) -> T) -> Option<T> {
         let m = self.inner.as_ref()?;
         let mut guard = match m.lock() {
             Ok(g) => g,
@@ -77,41 +83,119 @@ impl ApqCache {
         Some(f(&mut guard))
     }
 
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.with(|c| c.entries.get(key).map(|(v, _)| v.clone()))
+            .flatten()
+    }
+
+    /// Stores `value` under `key` unless it weighs more than one entry may, evicting the
+    /// least recently used entries while the total would exceed its bound.
+    fn insert(&self, key: K, value: V, weight: usize) {
+        if weight > self.max_weight {
+            return;
+        }
+        self.with(|c| {
+            if c.entries.contains(&key) {
+                return;
+            }
+            while c.total + weight > self.max_total {
+                match c.entries.pop_lru() {
+                    Some((_, (_, w))) => c.total -= w,
+                    None => break,
+                }
+            }
+            if let Some((_, (_, w))) = c.entries.push(key, (value, weight)) {
+                c.total -= w;
+            }
+            c.total += weight;
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.with(|c| c.entries.len()).unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.with(|c| c.total).unwrap_or(0)
+    }
+}
+
+/// The APQ store: queries by hash, least recently used evicted first, bounded in entries
+/// (`PLEXUS_APQ_CACHE_SIZE`) and in bytes (`APQ_MAX_TOTAL_BYTES`).
+#[derive(Debug)]
+pub struct ApqCache(Bounded<Hash, Arc<str>>);
+
+impl ApqCache {
+    /// A cache holding at most `size` queries; 0 turns APQ off.
+    pub fn new(size: usize) -> Self {
+        Self(Bounded::new(size, APQ_MAX_QUERY_BYTES, APQ_MAX_TOTAL_BYTES))
+    }
+
+    /// Whether APQ is on.
+    pub fn enabled(&self) -> bool {
+        self.0.inner.is_some()
+    }
+
     /// The query stored under `hash`.
     pub fn get(&self, hash: &Hash) -> Option<Arc<str>> {
-        self.with(|c| c.entries.get(hash).cloned()).flatten()
+        self.0.get(hash)
     }
 
     /// Stores `query` (whose hash the caller has verified), unless it is too long.
     pub fn insert(&self, hash: Hash, query: &str) {
-        if query.len() > APQ_MAX_QUERY_BYTES {
-            return;
-        }
-        self.with(|c| {
-            if c.entries.get(&hash).is_some() {
-                return;
-            }
-            while c.bytes + query.len() > APQ_MAX_TOTAL_BYTES {
-                match c.entries.pop_lru() {
-                    Some((_, q)) => c.bytes -= q.len(),
-                    None => break,
-                }
-            }
-            if let Some((_, q)) = c.entries.push(hash, Arc::from(query)) {
-                c.bytes -= q.len();
-            }
-            c.bytes += query.len();
-        });
+        self.0.insert(hash, Arc::from(query), query.len());
     }
 
     /// How many queries are stored.
     pub fn len(&self) -> usize {
-        self.with(|c| c.entries.len()).unwrap_or(0)
+        self.0.len()
     }
 
     /// How many bytes of query text are stored.
     pub fn bytes(&self) -> usize {
-        self.with(|c| c.bytes).unwrap_or(0)
+        self.0.total()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Parsed documents by query text (`PLEXUS_DOCUMENT_CACHE_SIZE` entries). Parsing is a
+/// fifth of the server's instructions for a small query such as `node(id)`, and clients
+/// send the same few documents with different variables, so a repeated query is cloned
+/// from here instead of parsed again. Only documents that parsed are stored; validation
+/// still runs on every request.
+#[derive(Debug)]
+pub struct DocumentCache(Bounded<Box<str>, ExecutableDocument>);
+
+impl DocumentCache {
+    /// A cache holding at most `size` documents; 0 turns it off.
+    pub fn new(size: usize) -> Self {
+        Self(Bounded::new(
+            size,
+            DOCUMENT_MAX_QUERY_BYTES,
+            DOCUMENT_MAX_TOTAL_BYTES,
+        ))
+    }
+
+    /// Parses `query`, or clones its document parsed before.
+    pub fn parse(&self, query: &str) -> Result<ExecutableDocument, ServerError> {
+        if let Some(doc) = self.0.get(query) {
+            return Ok(doc);
+        }
+        let doc = async_graphql::parser::parse_query(query)?;
+        self.0.insert(query.into(), doc.clone(), query.len());
+        Ok(doc)
+    }
+
+    /// How many documents are stored.
+    pub fn len(&self) -> usize {
+        self.0.len()
     }
 
     /// True when nothing is stored.
@@ -240,6 +324,37 @@ mod tests {
 
     fn hex(h: &Hash) -> String {
         h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn documents_are_parsed_once_and_bounded() {
+        let cache = DocumentCache::new(2);
+        let first = cache.parse(Q).unwrap();
+        assert_eq!(cache.len(), 1);
+        // A hit gives the same document (the parser's positions included).
+        let again = cache.parse(Q).unwrap();
+        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert_eq!(cache.len(), 1);
+        // Parse errors are reported every time and never stored.
+        assert!(cache.parse("{ broken").is_err());
+        assert!(cache.parse("{ broken").is_err());
+        assert_eq!(cache.len(), 1);
+        // The least recently used document gives way.
+        cache.parse("{ a: __typename }").unwrap();
+        cache.parse("{ b: __typename }").unwrap();
+        assert_eq!(cache.len(), 2);
+        // A query too long for a slot is parsed but not kept.
+        let long = format!(
+            "{{ {} }}",
+            "__typename ".repeat(DOCUMENT_MAX_QUERY_BYTES / 10)
+        );
+        assert!(cache.parse(&long).is_ok());
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.0.total(), 2 * "{ a: __typename }".len());
+        // Size 0 turns it off.
+        let off = DocumentCache::new(0);
+        assert!(off.parse(Q).is_ok());
+        assert!(off.is_empty());
     }
 
     #[test]

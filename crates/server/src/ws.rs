@@ -310,7 +310,7 @@ async fn run_operation(
     control: mpsc::UnboundedSender<Control>,
 ) {
     let op_name = request.operation_name.clone();
-    let refusal = match request.parsed_query() {
+    let refusal = match app.document(&mut request) {
         Err(e) => Some(json!([{ "message": e.message, "extensions": { "code": "GRAPHQL_PARSE_FAILED" } }])),
         Ok(doc) => crate::limits::check(doc, op_name.as_deref(), &app.limits)
             .err()
