@@ -20,7 +20,7 @@ use std::time::Instant;
 use uuid::Uuid;
 
 use crate::entity::{refresh_tokens, users};
-use crate::tokens::{TokenKeys, hash_refresh_token, new_refresh_token};
+use crate::tokens::{self, TokenKeys, hash_refresh_token, new_refresh_token};
 use crate::{password, validate};
 
 /// Session lifetimes.
@@ -45,42 +45,51 @@ impl Default for AuthSettings {
     }
 }
 
-/// The users whose access tokens were checked recently: `authenticate` reads a user's row
-/// at most once per `ttl`. Changes made through this service (signing out everywhere, a
-/// new password) forget the user at once; changes made elsewhere (another instance, SQL)
-/// take effect within `ttl`. Only active, undeleted users are kept.
+/// The access tokens checked recently, with their users: `authenticate` verifies a
+/// token's signature and reads its user's row at most once per `ttl`. A cached token still
+/// ends at its `exp`. Changes made through this service (signing out everywhere, a new
+/// password) forget the user's tokens at once; changes made elsewhere (another instance,
+/// SQL) take effect within `ttl`. Only tokens of active, undeleted users are kept.
 #[derive(Debug, Default)]
 struct ActorCache {
     ttl: std::time::Duration,
-    entries: Mutex<HashMap<Uuid, CachedActor>>,
+    entries: Mutex<HashMap<Box<str>, CachedActor>>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct CachedActor {
     checked: Instant,
-    session_version: i32,
+    user: Uuid,
+    expires: i64,
     role: UserRole,
 }
 
-/// The most users the actor cache holds; past it, expired entries go, then all.
+/// The most tokens the actor cache holds; past it, expired entries go, then all.
 const ACTOR_CACHE_MAX: usize = 100_000;
 
 impl ActorCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, CachedActor>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, CachedActor>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, user: Uuid, session_version: i32) -> Option<UserRole> {
+    /// The actor of `token` if it was checked less than `ttl` ago and has not expired.
+    fn get(&self, token: &str) -> Option<Actor> {
         if self.ttl.is_zero() {
             return None;
         }
+        let now = Utc::now().timestamp();
         self.entries()
-            .get(&user)
-            .filter(|e| e.session_version == session_version && e.checked.elapsed() < self.ttl)
-            .map(|e| e.role)
+            .get(token)
+            .filter(|e| {
+                e.checked.elapsed() < self.ttl && e.expires + tokens::EXPIRY_LEEWAY_SECS >= now
+            })
+            .map(|e| Actor::User {
+                id: e.user,
+                role: e.role,
+            })
     }
 
-    fn put(&self, user: Uuid, session_version: i32, role: UserRole) {
+    fn put(&self, token: &str, claims: &tokens::AccessClaims, role: UserRole) {
         if self.ttl.is_zero() {
             return;
         }
@@ -91,19 +100,19 @@ impl ActorCache {
                 entries.clear();
             }
         }
-        let checked = Instant::now();
         entries.insert(
-            user,
+            token.into(),
             CachedActor {
-                checked,
-                session_version,
+                checked: Instant::now(),
+                user: claims.sub,
+                expires: claims.exp,
                 role,
             },
         );
     }
 
     fn forget(&self, user: Uuid) {
-        self.entries().remove(&user);
+        self.entries().retain(|_, e| e.user != user);
     }
 }
 
@@ -383,13 +392,10 @@ impl UsersService {
     /// Resolves a bearer token into the actor. Invalid, expired or outdated tokens, and
     /// tokens of deactivated or deleted users, are `UNAUTHENTICATED`.
     pub async fn authenticate(&self, bearer: &str) -> DomainResult<Actor> {
-        let claims = self.keys.verify(bearer)?;
-        if let Some(role) = self.actors.get(claims.sub, claims.ver) {
-            return Ok(Actor::User {
-                id: claims.sub,
-                role,
-            });
+        if let Some(actor) = self.actors.get(bearer) {
+            return Ok(actor);
         }
+        let claims = self.keys.verify(bearer)?;
         let user = users::Entity::find_by_id(claims.sub).one(&self.db).await?;
         let Some(user) = user.filter(|u| u.is_active && u.deleted_at.is_none()) else {
             return Err(DomainError::Unauthenticated("invalid access token".into()));
@@ -402,7 +408,7 @@ impl UsersService {
         let role = UserRole::parse(&user.role).ok_or_else(|| {
             DomainError::internal(format!("user {} has unknown role {}", user.id, user.role))
         })?;
-        self.actors.put(user.id, user.session_version, role);
+        self.actors.put(bearer, &claims, role);
         Ok(Actor::User { id: user.id, role })
     }
 
@@ -725,5 +731,48 @@ fn new_user_row(r: NewRow) -> users::ActiveModel {
         created_at: Set(ts),
         updated_at: Set(ts),
         deleted_at: Set(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(user: Uuid, exp: i64) -> tokens::AccessClaims {
+        tokens::AccessClaims {
+            sub: user,
+            iat: exp - 900,
+            exp,
+            ver: 1,
+            typ: "access".into(),
+        }
+    }
+
+    #[test]
+    fn cached_tokens_end_at_their_expiry_and_with_their_user() {
+        let cache = ActorCache {
+            ttl: std::time::Duration::from_secs(3600),
+            ..ActorCache::default()
+        };
+        let (alice, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let now = Utc::now().timestamp();
+        cache.put("alice-live", &claims(alice, now + 60), UserRole::User);
+        cache.put("alice-old", &claims(alice, now - 60), UserRole::User);
+        cache.put("bob", &claims(bob, now + 60), UserRole::Admin);
+        assert!(matches!(
+            cache.get("alice-live"),
+            Some(Actor::User { id, role: UserRole::User }) if id == alice
+        ));
+        // Past its expiry (and the leeway) a token is verified again, which refuses it.
+        assert!(cache.get("alice-old").is_none());
+        // Only the exact token hits.
+        assert!(cache.get("alice-live ").is_none());
+        cache.forget(alice);
+        assert!(cache.get("alice-live").is_none());
+        assert!(cache.get("bob").is_some());
+        // A zero window caches nothing.
+        let off = ActorCache::default();
+        off.put("bob", &claims(bob, now + 60), UserRole::Admin);
+        assert!(off.get("bob").is_none());
     }
 }

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+/// Seconds an access token is still accepted after its `exp` (clock skew between
+/// instances).
+pub const EXPIRY_LEEWAY_SECS: i64 = 5;
+
 /// Prefix of refresh tokens, so that secret scanners and people recognise them.
 pub const REFRESH_PREFIX: &str = "plx_rt_";
 
@@ -48,7 +52,7 @@ impl TokenKeys {
     /// Keys for HS256 with this secret.
     pub fn new(secret: &[u8]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = EXPIRY_LEEWAY_SECS as u64;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
         Self {
             encoding: EncodingKey::from_secret(secret),
