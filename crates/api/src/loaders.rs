@@ -139,8 +139,11 @@ where
     }
 }
 
+/// A loader's cache: keyed by ids, so a fast hash (foldhash) instead of SipHash.
+type Cache = HashMapCache<foldhash::fast::RandomState>;
+
 /// A cached per-request loader.
-pub type Batch<K, V> = DataLoader<BatchFn<K, V>, HashMapCache>;
+pub type Batch<K, V> = DataLoader<BatchFn<K, V>, Cache>;
 
 fn batch<K, V, S, F, Fut>(state: &S, gate: &Arc<PassGate>, f: F) -> Batch<K, V>
 where
@@ -164,8 +167,53 @@ where
             load.await
         })
     };
-    DataLoader::with_cache(BatchFn(Arc::new(call)), spawn, HashMapCache::default())
+    DataLoader::with_cache(BatchFn(Arc::new(call)), spawn, Cache::new())
         .delay(std::time::Duration::ZERO)
+}
+
+/// What every loader of a request is built from: the services and the request's gate.
+type LoaderContext = (Arc<ApiState>, Arc<PassGate>);
+
+/// A loader built on first use. A request touches a few of the loaders below; building all
+/// of them (each a `DataLoader` with its own maps, closures and spawner) for every request,
+/// and dropping them after, was 3.4% of the server's instructions on `node(id)`.
+pub struct Lazy<K, V> {
+    cell: std::sync::OnceLock<Batch<K, V>>,
+    context: Arc<LoaderContext>,
+    make: fn(&Arc<ApiState>, &Arc<PassGate>) -> Batch<K, V>,
+}
+
+impl<K, V> std::ops::Deref for Lazy<K, V> {
+    type Target = Batch<K, V>;
+
+    fn deref(&self) -> &Batch<K, V> {
+        self.cell
+            .get_or_init(|| (self.make)(&self.context.0, &self.context.1))
+    }
+}
+
+impl<K, V> Lazy<K, V>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    /// Forgets what the loader cached, if it was built.
+    fn reset(&self) {
+        if let Some(loader) = self.cell.get() {
+            loader.clear::<K>();
+        }
+    }
+}
+
+fn lazy<K, V>(
+    context: &Arc<LoaderContext>,
+    make: fn(&Arc<ApiState>, &Arc<PassGate>) -> Batch<K, V>,
+) -> Lazy<K, V> {
+    Lazy {
+        cell: std::sync::OnceLock::new(),
+        context: context.clone(),
+        make,
+    }
 }
 
 /// A loader of nested pages: `(parent, page)` keys grouped by page arguments, each group
@@ -237,254 +285,350 @@ where
 /// The loaders of one request.
 pub struct Loaders {
     /// Users by id.
-    pub users: Batch<Uuid, users::Model>,
+    pub users: Lazy<Uuid, Arc<users::Model>>,
     /// Live projects by (viewer or nil, id), with the viewer's role in each.
-    pub projects: Batch<(Uuid, Uuid), (projects::Model, Option<ProjectRole>)>,
+    pub projects: Lazy<(Uuid, Uuid), (projects::Model, Option<ProjectRole>)>,
     /// Roles by (user, project).
-    pub roles: Batch<(Uuid, Uuid), ProjectRole>,
+    pub roles: Lazy<(Uuid, Uuid), ProjectRole>,
     /// Memberships by id.
-    pub members: Batch<Uuid, project_members::Model>,
+    pub members: Lazy<Uuid, project_members::Model>,
     /// Members per project page.
-    pub member_pages: Batch<(Uuid, ChildPage), Page<project_members::Model>>,
+    pub member_pages: Lazy<(Uuid, ChildPage), Page<project_members::Model>>,
     /// Member counts per project.
-    pub member_counts: Batch<Uuid, u64>,
+    pub member_counts: Lazy<Uuid, u64>,
     /// Recent presence per project.
-    pub presence: Batch<Uuid, Vec<project_presence::Model>>,
+    pub presence: Lazy<Uuid, Vec<project_presence::Model>>,
     /// Live nodes by id.
-    pub nodes: Batch<Uuid, Arc<nodes::Model>>,
+    pub nodes: Lazy<Uuid, Arc<nodes::Model>>,
     /// Live edges by id.
-    pub edges: Batch<Uuid, edges::Model>,
+    pub edges: Lazy<Uuid, edges::Model>,
     /// Live nodes per project page.
-    pub node_pages: Batch<(Uuid, ChildPage), Page<nodes::Model>>,
+    pub node_pages: Lazy<(Uuid, ChildPage), Page<Arc<nodes::Model>>>,
     /// Live edges per project page.
-    pub edge_pages: Batch<(Uuid, ChildPage), Page<edges::Model>>,
+    pub edge_pages: Lazy<(Uuid, ChildPage), Page<edges::Model>>,
     /// Live node counts per project.
-    pub node_counts: Batch<Uuid, u64>,
+    pub node_counts: Lazy<Uuid, u64>,
     /// Live edge counts per project.
-    pub edge_counts: Batch<Uuid, u64>,
+    pub edge_counts: Lazy<Uuid, u64>,
     /// Parent ids per node.
-    pub parents: Batch<Uuid, Vec<Uuid>>,
+    pub parents: Lazy<Uuid, Vec<Uuid>>,
     /// Child ids per node.
-    pub children: Batch<Uuid, Vec<Uuid>>,
+    pub children: Lazy<Uuid, Vec<Uuid>>,
     /// The live graph per project, for ancestors and descendants.
-    pub dags: Batch<Uuid, Arc<Dag>>,
+    pub dags: Lazy<Uuid, Arc<Dag>>,
     /// Agents by id (callers check ownership).
-    pub agents: Batch<Uuid, agents::Model>,
+    pub agents: Lazy<Uuid, agents::Model>,
     /// Tools per agent.
-    pub agent_tools: Batch<Uuid, Vec<tools::Model>>,
+    pub agent_tools: Lazy<Uuid, Vec<tools::Model>>,
     /// Knowledge packs per agent.
-    pub agent_packs: Batch<Uuid, Vec<knowledge_packs::Model>>,
+    pub agent_packs: Lazy<Uuid, Vec<knowledge_packs::Model>>,
     /// Tasks by id (callers check ownership through the agent).
-    pub tasks: Batch<Uuid, agent_tasks::Model>,
+    pub tasks: Lazy<Uuid, agent_tasks::Model>,
     /// Tasks per agent page.
-    pub task_pages: Batch<(Uuid, ChildPage), Page<agent_tasks::Model>>,
+    pub task_pages: Lazy<(Uuid, ChildPage), Page<agent_tasks::Model>>,
     /// Task counts per agent.
-    pub task_counts: Batch<Uuid, u64>,
+    pub task_counts: Lazy<Uuid, u64>,
     /// Live memories per agent page.
-    pub memory_pages: Batch<(Uuid, ChildPage), Page<memories::Model>>,
+    pub memory_pages: Lazy<(Uuid, ChildPage), Page<memories::Model>>,
     /// Workflows by id (callers check ownership).
-    pub workflows: Batch<Uuid, workflows::Model>,
+    pub workflows: Lazy<Uuid, workflows::Model>,
     /// Participants per workflow.
-    pub participants: Batch<Uuid, Vec<workflow_participants::Model>>,
+    pub participants: Lazy<Uuid, Vec<workflow_participants::Model>>,
     /// Tools by id (callers check visibility).
-    pub tools: Batch<Uuid, tools::Model>,
+    pub tools: Lazy<Uuid, tools::Model>,
     /// Live conversations by id (callers check access).
-    pub conversations: Batch<Uuid, conversations::Model>,
+    pub conversations: Lazy<Uuid, conversations::Model>,
     /// Live conversations per agent page.
-    pub agent_conversation_pages: Batch<(Uuid, ChildPage), Page<conversations::Model>>,
+    pub agent_conversation_pages: Lazy<(Uuid, ChildPage), Page<conversations::Model>>,
     /// Live conversation counts per agent.
-    pub agent_conversation_counts: Batch<Uuid, u64>,
+    pub agent_conversation_counts: Lazy<Uuid, u64>,
     /// Live messages by id (callers check access through the conversation).
-    pub messages: Batch<Uuid, messages::Model>,
+    pub messages: Lazy<Uuid, messages::Model>,
     /// Live messages per conversation page.
-    pub message_pages: Batch<(Uuid, ChildPage), Page<messages::Model>>,
+    pub message_pages: Lazy<(Uuid, ChildPage), Page<messages::Model>>,
     /// Live message counts per conversation.
-    pub message_counts: Batch<Uuid, u64>,
+    pub message_counts: Lazy<Uuid, u64>,
     /// Tool calls by id (callers check access through the conversation).
-    pub tool_calls: Batch<Uuid, tool_calls::Model>,
+    pub tool_calls: Lazy<Uuid, tool_calls::Model>,
     /// Tool calls per conversation page.
-    pub tool_call_pages: Batch<(Uuid, ChildPage), Page<tool_calls::Model>>,
+    pub tool_call_pages: Lazy<(Uuid, ChildPage), Page<tool_calls::Model>>,
     /// Tool call counts per conversation.
-    pub tool_call_counts: Batch<Uuid, u64>,
+    pub tool_call_counts: Lazy<Uuid, u64>,
     /// Tool calls per message.
-    pub message_tool_calls: Batch<Uuid, Vec<tool_calls::Model>>,
+    pub message_tool_calls: Lazy<Uuid, Vec<tool_calls::Model>>,
     /// Live notifications by id (callers check the recipient).
-    pub notifications: Batch<Uuid, notifications::Model>,
+    pub notifications: Lazy<Uuid, notifications::Model>,
     /// Live files per project page.
-    pub project_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    pub project_media: Lazy<(Uuid, ChildPage), Page<media::Model>>,
     /// Live file counts per project.
-    pub project_media_counts: Batch<Uuid, u64>,
+    pub project_media_counts: Lazy<Uuid, u64>,
     /// Live files per conversation page.
-    pub conversation_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    pub conversation_media: Lazy<(Uuid, ChildPage), Page<media::Model>>,
     /// Live file counts per conversation.
-    pub conversation_media_counts: Batch<Uuid, u64>,
+    pub conversation_media_counts: Lazy<Uuid, u64>,
     /// Live files per node page.
-    pub node_media: Batch<(Uuid, ChildPage), Page<media::Model>>,
+    pub node_media: Lazy<(Uuid, ChildPage), Page<media::Model>>,
     /// Live file counts per node.
-    pub node_media_counts: Batch<Uuid, u64>,
+    pub node_media_counts: Lazy<Uuid, u64>,
     /// Voice interactions per node page.
-    pub node_voice: Batch<(Uuid, ChildPage), Page<voice_interactions::Model>>,
+    pub node_voice: Lazy<(Uuid, ChildPage), Page<voice_interactions::Model>>,
     /// Voice interaction counts per node.
-    pub node_voice_counts: Batch<Uuid, u64>,
+    pub node_voice_counts: Lazy<Uuid, u64>,
 }
 
 impl Loaders {
     /// Fresh loaders for one request whose execution runs through `gate`.
     pub fn new(state: &ApiState, gate: &Arc<PassGate>) -> Self {
         // One copy of the services for all the loaders (each holds and clones it per batch).
-        let state = &Arc::new(state.clone());
+        let ctx = &Arc::new((Arc::new(state.clone()), gate.clone()));
         Self {
-            users: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.users.users_by_ids(&ids).await?, |u| u.id))
+            users: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    let rows = s.users.users_by_ids(&ids).await?;
+                    Ok(rows.into_iter().map(|u| (u.id, Arc::new(u))).collect())
+                })
             }),
-            projects: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                let mut out = HashMap::new();
-                for (viewer, ids) in group(keys) {
-                    let user = (!viewer.is_nil()).then_some(viewer);
-                    for row in s.projects.by_ids_with_role(user, &ids).await? {
-                        out.insert((viewer, row.0.id), row);
+            projects: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
+                    let mut out = HashMap::new();
+                    for (viewer, ids) in group(keys) {
+                        let user = (!viewer.is_nil()).then_some(viewer);
+                        for row in s.projects.by_ids_with_role(user, &ids).await? {
+                            out.insert((viewer, row.0.id), row);
+                        }
                     }
-                }
-                Ok(out)
+                    Ok(out)
+                })
             }),
-            roles: batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                let mut out = HashMap::new();
-                for (user, projects) in group(keys) {
-                    for (project, role) in s.projects.roles_of(user, &projects).await? {
-                        out.insert((user, project), role);
+            roles: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
+                    let mut out = HashMap::new();
+                    for (user, projects) in group(keys) {
+                        for (project, role) in s.projects.roles_of(user, &projects).await? {
+                            out.insert((user, project), role);
+                        }
                     }
-                }
-                Ok(out)
+                    Ok(out)
+                })
             }),
-            members: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.projects.members_by_ids(&ids).await?, |m| m.id))
+            members: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.projects.members_by_ids(&ids).await?, |m| m.id))
+                })
             }),
-            member_pages: pages(state, gate, |s, ids, page| async move {
-                s.projects.member_pages(&ids, page).await
+            member_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.projects.member_pages(&ids, page).await
+                })
             }),
-            member_counts: batch(state, gate, |s, ids| async move {
-                s.projects.member_counts(&ids).await
+            member_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.projects.member_counts(&ids).await
+                })
             }),
-            presence: batch(state, gate, |s, ids| async move {
-                let mut found = s.projects.presence(&ids).await?;
-                for rows in found.values_mut() {
-                    s.presence.overlay(rows);
-                }
-                Ok(found)
+            presence: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    let mut found = s.projects.presence(&ids).await?;
+                    for rows in found.values_mut() {
+                        s.presence.overlay(rows);
+                    }
+                    Ok(found)
+                })
             }),
-            nodes: batch(state, gate, |s, ids| async move {
-                let rows = s.graph.nodes_by_ids(&ids).await?;
-                Ok(rows.into_iter().map(|n| (n.id, Arc::new(n))).collect())
+            nodes: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    let rows = s.graph.nodes_by_ids(&ids).await?;
+                    Ok(rows.into_iter().map(|n| (n.id, Arc::new(n))).collect())
+                })
             }),
-            edges: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
+            edges: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
+                })
             }),
-            node_pages: pages(state, gate, |s, ids, page| async move {
-                s.graph.node_pages(&ids, page).await
+            node_pages: lazy(ctx, |state, gate| {
+                // Shared rows: a page is cloned into the cache and out to its caller.
+                pages(state, gate, |s, ids, page| async move {
+                    let found = s.graph.node_pages(&ids, page).await?;
+                    Ok(found
+                        .into_iter()
+                        .map(|(k, p)| (k, p.map(Arc::new)))
+                        .collect())
+                })
             }),
-            edge_pages: pages(state, gate, |s, ids, page| async move {
-                s.graph.edge_pages(&ids, page).await
+            edge_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.graph.edge_pages(&ids, page).await
+                })
             }),
-            node_counts: batch(state, gate, |s, ids| async move {
-                s.graph.node_counts(&ids).await
+            node_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.graph.node_counts(&ids).await
+                })
             }),
-            edge_counts: batch(state, gate, |s, ids| async move {
-                s.graph.edge_counts(&ids).await
+            edge_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.graph.edge_counts(&ids).await
+                })
             }),
-            parents: batch(state, gate, |s, ids| async move {
-                s.graph.parent_ids(&ids).await
+            parents: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.graph.parent_ids(&ids).await
+                })
             }),
-            children: batch(state, gate, |s, ids| async move {
-                s.graph.child_ids(&ids).await
+            children: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.graph.child_ids(&ids).await
+                })
             }),
-            dags: batch(state, gate, |s, ids| async move {
-                Ok(s.graph
-                    .project_dags(&ids)
-                    .await?
-                    .into_iter()
-                    .map(|(k, v)| (k, Arc::new(v)))
-                    .collect())
+            dags: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(s.graph
+                        .project_dags(&ids)
+                        .await?
+                        .into_iter()
+                        .map(|(k, v)| (k, Arc::new(v)))
+                        .collect())
+                })
             }),
-            agents: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.agents.agents_by_ids(&ids).await?, |a| a.id))
+            agents: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.agents.agents_by_ids(&ids).await?, |a| a.id))
+                })
             }),
-            agent_tools: batch(state, gate, |s, ids| async move {
-                s.agents.tools_of(&ids).await
+            agent_tools: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.agents.tools_of(&ids).await
+                })
             }),
-            agent_packs: batch(state, gate, |s, ids| async move {
-                s.agents.packs_of(&ids).await
+            agent_packs: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.agents.packs_of(&ids).await
+                })
             }),
-            tasks: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.agents.tasks_by_ids(&ids).await?, |t| t.id))
+            tasks: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.agents.tasks_by_ids(&ids).await?, |t| t.id))
+                })
             }),
-            task_pages: pages(state, gate, |s, ids, page| async move {
-                s.agents.task_pages(&ids, page).await
+            task_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.agents.task_pages(&ids, page).await
+                })
             }),
-            task_counts: batch(state, gate, |s, ids| async move {
-                s.agents.task_counts(&ids).await
+            task_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.agents.task_counts(&ids).await
+                })
             }),
-            memory_pages: pages(state, gate, |s, ids, page| async move {
-                s.agents.memory_pages(&ids, page).await
+            memory_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.agents.memory_pages(&ids, page).await
+                })
             }),
-            workflows: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.agents.workflows_by_ids(&ids).await?, |w| w.id))
+            workflows: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.agents.workflows_by_ids(&ids).await?, |w| w.id))
+                })
             }),
-            participants: batch(state, gate, |s, ids| async move {
-                s.agents.participants_of(&ids).await
+            participants: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.agents.participants_of(&ids).await
+                })
             }),
-            tools: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.agents.tools_by_ids_unchecked(&ids).await?, |t| {
-                    t.id
-                }))
+            tools: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.agents.tools_by_ids_unchecked(&ids).await?, |t| {
+                        t.id
+                    }))
+                })
             }),
-            conversations: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.conversations.by_ids(&ids).await?, |c| c.id))
+            conversations: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.conversations.by_ids(&ids).await?, |c| c.id))
+                })
             }),
-            agent_conversation_pages: pages(state, gate, |s, ids, page| async move {
-                s.conversations.agent_conversation_pages(&ids, page).await
+            agent_conversation_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.conversations.agent_conversation_pages(&ids, page).await
+                })
             }),
-            agent_conversation_counts: batch(state, gate, |s, ids| async move {
-                s.conversations.agent_conversation_counts(&ids).await
+            agent_conversation_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.conversations.agent_conversation_counts(&ids).await
+                })
             }),
-            messages: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.conversations.messages_by_ids(&ids).await?, |m| {
-                    m.id
-                }))
+            messages: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.conversations.messages_by_ids(&ids).await?, |m| {
+                        m.id
+                    }))
+                })
             }),
-            message_pages: pages(state, gate, |s, ids, page| async move {
-                s.conversations.message_pages(&ids, page).await
+            message_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.conversations.message_pages(&ids, page).await
+                })
             }),
-            message_counts: batch(state, gate, |s, ids| async move {
-                s.conversations.message_counts(&ids).await
+            message_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.conversations.message_counts(&ids).await
+                })
             }),
-            tool_calls: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.conversations.tool_calls_by_ids(&ids).await?, |t| {
-                    t.id
-                }))
+            tool_calls: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.conversations.tool_calls_by_ids(&ids).await?, |t| {
+                        t.id
+                    }))
+                })
             }),
-            tool_call_pages: pages(state, gate, |s, ids, page| async move {
-                s.conversations.tool_call_pages(&ids, page).await
+            tool_call_pages: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.conversations.tool_call_pages(&ids, page).await
+                })
             }),
-            tool_call_counts: batch(state, gate, |s, ids| async move {
-                s.conversations.tool_call_counts(&ids).await
+            tool_call_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.conversations.tool_call_counts(&ids).await
+                })
             }),
-            message_tool_calls: batch(state, gate, |s, ids| async move {
-                s.conversations.tool_calls_of_messages(&ids).await
+            message_tool_calls: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.conversations.tool_calls_of_messages(&ids).await
+                })
             }),
-            notifications: batch(state, gate, |s, ids| async move {
-                Ok(by_id(s.users.notifications_by_ids(&ids).await?, |n| n.id))
+            notifications: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    Ok(by_id(s.users.notifications_by_ids(&ids).await?, |n| n.id))
+                })
             }),
-            project_media: media_pages(state, gate, AttachedTo::Project),
-            project_media_counts: media_counts(state, gate, AttachedTo::Project),
-            node_media: media_pages(state, gate, AttachedTo::Node),
-            node_media_counts: media_counts(state, gate, AttachedTo::Node),
-            conversation_media: media_pages(state, gate, AttachedTo::Conversation),
-            conversation_media_counts: media_counts(state, gate, AttachedTo::Conversation),
-            node_voice: pages(state, gate, |s, ids, page| async move {
-                s.media.node_voice_pages(&ids, page).await
+            project_media: lazy(ctx, |state, gate| {
+                media_pages(state, gate, AttachedTo::Project)
             }),
-            node_voice_counts: batch(state, gate, |s, ids| async move {
-                s.media.node_voice_counts(&ids).await
+            project_media_counts: lazy(ctx, |state, gate| {
+                media_counts(state, gate, AttachedTo::Project)
+            }),
+            node_media: lazy(ctx, |state, gate| {
+                media_pages(state, gate, AttachedTo::Node)
+            }),
+            node_media_counts: lazy(ctx, |state, gate| {
+                media_counts(state, gate, AttachedTo::Node)
+            }),
+            conversation_media: lazy(ctx, |state, gate| {
+                media_pages(state, gate, AttachedTo::Conversation)
+            }),
+            conversation_media_counts: lazy(ctx, |state, gate| {
+                media_counts(state, gate, AttachedTo::Conversation)
+            }),
+            node_voice: lazy(ctx, |state, gate| {
+                pages(state, gate, |s, ids, page| async move {
+                    s.media.node_voice_pages(&ids, page).await
+                })
+            }),
+            node_voice_counts: lazy(ctx, |state, gate| {
+                batch(state, gate, |s, ids| async move {
+                    s.media.node_voice_counts(&ids).await
+                })
             }),
         }
     }
@@ -492,50 +636,50 @@ impl Loaders {
     /// Forgets everything cached, so that the next loads read fresh rows (subscriptions
     /// clear it before each event).
     pub fn clear_all(&self) {
-        self.users.clear::<Uuid>();
-        self.projects.clear::<(Uuid, Uuid)>();
-        self.roles.clear::<(Uuid, Uuid)>();
-        self.members.clear::<Uuid>();
-        self.member_pages.clear::<(Uuid, ChildPage)>();
-        self.member_counts.clear::<Uuid>();
-        self.presence.clear::<Uuid>();
-        self.nodes.clear::<Uuid>();
-        self.edges.clear::<Uuid>();
-        self.node_pages.clear::<(Uuid, ChildPage)>();
-        self.edge_pages.clear::<(Uuid, ChildPage)>();
-        self.node_counts.clear::<Uuid>();
-        self.edge_counts.clear::<Uuid>();
-        self.parents.clear::<Uuid>();
-        self.children.clear::<Uuid>();
-        self.dags.clear::<Uuid>();
-        self.agents.clear::<Uuid>();
-        self.agent_tools.clear::<Uuid>();
-        self.agent_packs.clear::<Uuid>();
-        self.tasks.clear::<Uuid>();
-        self.task_pages.clear::<(Uuid, ChildPage)>();
-        self.task_counts.clear::<Uuid>();
-        self.memory_pages.clear::<(Uuid, ChildPage)>();
-        self.workflows.clear::<Uuid>();
-        self.participants.clear::<Uuid>();
-        self.tools.clear::<Uuid>();
-        self.conversations.clear::<Uuid>();
-        self.agent_conversation_pages.clear::<(Uuid, ChildPage)>();
-        self.agent_conversation_counts.clear::<Uuid>();
-        self.messages.clear::<Uuid>();
-        self.message_pages.clear::<(Uuid, ChildPage)>();
-        self.message_counts.clear::<Uuid>();
-        self.tool_calls.clear::<Uuid>();
-        self.tool_call_pages.clear::<(Uuid, ChildPage)>();
-        self.tool_call_counts.clear::<Uuid>();
-        self.message_tool_calls.clear::<Uuid>();
-        self.notifications.clear::<Uuid>();
-        self.project_media.clear::<(Uuid, ChildPage)>();
-        self.project_media_counts.clear::<Uuid>();
-        self.node_media.clear::<(Uuid, ChildPage)>();
-        self.node_media_counts.clear::<Uuid>();
-        self.conversation_media.clear::<(Uuid, ChildPage)>();
-        self.conversation_media_counts.clear::<Uuid>();
-        self.node_voice.clear::<(Uuid, ChildPage)>();
-        self.node_voice_counts.clear::<Uuid>();
+        self.users.reset();
+        self.projects.reset();
+        self.roles.reset();
+        self.members.reset();
+        self.member_pages.reset();
+        self.member_counts.reset();
+        self.presence.reset();
+        self.nodes.reset();
+        self.edges.reset();
+        self.node_pages.reset();
+        self.edge_pages.reset();
+        self.node_counts.reset();
+        self.edge_counts.reset();
+        self.parents.reset();
+        self.children.reset();
+        self.dags.reset();
+        self.agents.reset();
+        self.agent_tools.reset();
+        self.agent_packs.reset();
+        self.tasks.reset();
+        self.task_pages.reset();
+        self.task_counts.reset();
+        self.memory_pages.reset();
+        self.workflows.reset();
+        self.participants.reset();
+        self.tools.reset();
+        self.conversations.reset();
+        self.agent_conversation_pages.reset();
+        self.agent_conversation_counts.reset();
+        self.messages.reset();
+        self.message_pages.reset();
+        self.message_counts.reset();
+        self.tool_calls.reset();
+        self.tool_call_pages.reset();
+        self.tool_call_counts.reset();
+        self.message_tool_calls.reset();
+        self.notifications.reset();
+        self.project_media.reset();
+        self.project_media_counts.reset();
+        self.node_media.reset();
+        self.node_media_counts.reset();
+        self.conversation_media.reset();
+        self.conversation_media_counts.reset();
+        self.node_voice.reset();
+        self.node_voice_counts.reset();
     }
 }

@@ -273,7 +273,6 @@ impl Project {
             .await?
             .unwrap_or_default();
         // Nodes of this page are often each other's parents and children: prime the cache.
-        let p = p.map(Arc::new);
         l.nodes
             .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())))
             .await;

@@ -16,14 +16,15 @@ use crate::ratelimit::{throttled_login, throttled_register};
 /// A person with an account.
 #[derive(Clone)]
 pub struct User {
-    model: users::Model,
+    model: std::sync::Arc<users::Model>,
     /// The viewer may see this user's private fields (self or site admin).
     private: bool,
 }
 
 impl User {
     /// The user as `actor` sees it.
-    pub fn new(model: users::Model, actor: &Actor) -> Self {
+    pub fn new(model: impl Into<std::sync::Arc<users::Model>>, actor: &Actor) -> Self {
+        let model = model.into();
         let private = actor.is_self_or_admin(model.id);
         Self { model, private }
     }
