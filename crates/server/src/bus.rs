@@ -35,7 +35,7 @@ impl PgBus {
     /// Connects the listener and starts the sender and listener tasks.
     pub async fn start(url: &str, db: DatabaseConnection) -> anyhow::Result<Self> {
         let local = LocalBus::new(CAPACITY);
-        let mut listener = PgListener::connect(url).await?;
+        let mut listener = PgListener::connect(&crate::db::effective_url(url)).await?;
         listener.listen(CHANNEL).await?;
         let deliver = local.clone();
         tokio::spawn(async move {
