@@ -92,7 +92,10 @@ mod tests {
                 "postgres://127.0.0.1/db?sslmode=require",
                 "postgres://127.0.0.1/db?sslmode=require",
             ),
-            ("postgres://db.example.com/db", "postgres://db.example.com/db"),
+            (
+                "postgres://db.example.com/db",
+                "postgres://db.example.com/db",
+            ),
             ("postgres://10.0.0.5:5432/db", "postgres://10.0.0.5:5432/db"),
             ("sqlite://plexus.db?mode=rwc", "sqlite://plexus.db?mode=rwc"),
         ] {
