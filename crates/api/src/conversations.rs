@@ -83,7 +83,10 @@ async fn access_to(
     let role = match model.project_id {
         Some(p) if user != model.user_id => {
             let l = loaders(ctx)?;
-            l.projects.load_one((user, p)).await?.and_then(|(_, r)| r)
+            l.projects
+                .load_one((Some(user), p))
+                .await?
+                .and_then(|(_, r)| r)
         }
         _ => None,
     };

@@ -286,8 +286,8 @@ where
 pub struct Loaders {
     /// Users by id.
     pub users: Lazy<Uuid, Arc<users::Model>>,
-    /// Live projects by (viewer or nil, id), with the viewer's role in each.
-    pub projects: Lazy<(Uuid, Uuid), (projects::Model, Option<ProjectRole>)>,
+    /// Live projects by (viewer, id), with the viewer's role in each.
+    pub projects: Lazy<(Option<Uuid>, Uuid), (projects::Model, Option<ProjectRole>)>,
     /// Roles by (user, project).
     pub roles: Lazy<(Uuid, Uuid), ProjectRole>,
     /// Memberships by id.
@@ -385,20 +385,23 @@ impl Loaders {
             users: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
                     let rows = s.users.users_by_ids(&ids).await?;
-                    Ok(rows.into_iter().map(|u| (u.id, Arc::new(u))).collect())
+                    Ok(by_id(rows.into_iter().map(Arc::new).collect(), |u| u.id))
                 })
             }),
             projects: lazy(ctx, |state, gate| {
-                batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                    let mut out = HashMap::new();
-                    for (viewer, ids) in group(keys) {
-                        let user = (!viewer.is_nil()).then_some(viewer);
-                        for row in s.projects.by_ids_with_role(user, &ids).await? {
-                            out.insert((viewer, row.0.id), row);
+                batch(
+                    state,
+                    gate,
+                    |s, keys: Vec<(Option<Uuid>, Uuid)>| async move {
+                        let mut out = HashMap::new();
+                        for (viewer, ids) in group(keys) {
+                            for row in s.projects.by_ids_with_role(viewer, &ids).await? {
+                                out.insert((viewer, row.0.id), row);
+                            }
                         }
-                    }
-                    Ok(out)
-                })
+                        Ok(out)
+                    },
+                )
             }),
             roles: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
@@ -438,7 +441,7 @@ impl Loaders {
             nodes: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
                     let rows = s.graph.nodes_by_ids(&ids).await?;
-                    Ok(rows.into_iter().map(|n| (n.id, Arc::new(n))).collect())
+                    Ok(by_id(rows.into_iter().map(Arc::new).collect(), |n| n.id))
                 })
             }),
             edges: lazy(ctx, |state, gate| {

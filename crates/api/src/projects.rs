@@ -69,8 +69,7 @@ impl Project {
     /// A project as the actor sees it, or `None` when it is deleted or not visible.
     pub async fn load(ctx: &Context<'_>, id: uuid::Uuid) -> ApiResult<Option<Project>> {
         let viewer = actor(ctx).await?.user_id();
-        let key = (viewer.unwrap_or_default(), id);
-        let Some((model, role)) = loaders(ctx)?.projects.load_one(key).await? else {
+        let Some((model, role)) = loaders(ctx)?.projects.load_one((viewer, id)).await? else {
             return Ok(None);
         };
         Ok(Some(Project { model, role }).filter(|p| p.caps().view))
