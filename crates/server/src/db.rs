@@ -4,11 +4,18 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const IDLE_PING_SECS: u64 = 30;
+
 /// Opens a pool. SQLite gets WAL, a busy timeout and foreign keys; PostgreSQL a bounded pool.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(effective_url(url).into_owned());
     opts.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a connection on every acquire by default: a round trip to the
+        // database before each statement. Only a connection idle this long is checked;
+        // a busy pool's connections have just proven themselves.
+        .test_before_acquire_if_idle_for(Duration::from_secs(IDLE_PING_SECS))
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
