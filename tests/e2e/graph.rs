@@ -580,11 +580,11 @@ db_test!(
             v["data"]["graphNode"]["descendants"][1]["prompt"], "c",
             "{v}"
         );
-        // The node, its project with the viewer's role, the child ids and the graph: 4, and
-        // no read of the related nodes' rows. Selecting more than ids adds the batched read
+        // The node with its project and the viewer's role (one statement), the child ids
+        // and the graph: 3, and no read of the related nodes' rows. Selecting more than ids adds the batched read
         // of their rows (one, or one per list when the lists arrive in different passes)
         // and one of their creators.
-        assert_eq!(lean, 4, "{:?}", app.backend);
+        assert_eq!(lean, 3, "{:?}", app.backend);
         assert!(
             (lean + 2..=lean + 3).contains(&rich),
             "{rich} statements ({:?})",
@@ -601,5 +601,52 @@ db_test!(
             v["data"]["graphNode"]["descendants"][0]["prompt"], "b",
             "{v}"
         );
+    }
+);
+
+db_test!(
+    a_write_moves_project_activity_at_most_once_a_second,
+    |app| async move {
+        let (t, _) = user(&app, "activity").await;
+        let p = project(&app, &t, "Activity", false).await;
+        let root = node(&app, &t, &p, "root", &[]).await;
+        let updated = |v: &Value| {
+            v["data"]["project"]["updatedAt"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let q = "query($id: ID!) { project(id: $id) { updatedAt } }";
+        let write = |prompt: &'static str| {
+            let (app, t, p, root) = (&app, t.clone(), p.clone(), root.clone());
+            async move {
+                app.gql_counted(
+                    "mutation($i: CreateGraphNodeInput!) { createGraphNode(input: $i) { node { id } } }",
+                    json!({ "i": { "projectId": p, "prompt": prompt, "position": { "x": 0, "y": 0 }, "parentIds": [root] } }),
+                    Some(&t),
+                )
+                .await
+            }
+        };
+
+        // Last activity long ago: the write moves it, with one statement for that.
+        app.sql("UPDATE projects SET updated_at = '2000-01-01T00:00:00+00:00'")
+            .await;
+        let (v, stale) = write("first").await;
+        assert!(v["errors"].is_null(), "{v}");
+        let moved = updated(&app.gql(q, json!({ "id": p }), Some(&t)).await);
+        assert!(moved.as_str() > "2001", "updatedAt moved: {moved}");
+
+        // Activity already recent (here: ahead of the clock): the write leaves it alone
+        // and does not send the update at all.
+        app.sql("UPDATE projects SET updated_at = '2999-01-01T00:00:00+00:00'")
+            .await;
+        let (v, recent) = write("second").await;
+        assert!(v["errors"].is_null(), "{v}");
+        assert_eq!(recent + 1, stale, "{:?}", app.backend);
+        let kept = updated(&app.gql(q, json!({ "id": p }), Some(&t)).await);
+        assert!(kept.starts_with("2999-01-01"), "updatedAt kept: {kept}");
+        // Project and role, parents, node, edge (and the activity update when due).
+        assert_eq!(recent, 4, "{:?}", app.backend);
     }
 );

@@ -113,12 +113,19 @@ impl GraphNode {
 
     /// A node as the actor sees it, or `None` when it or its project is hidden.
     pub async fn load(ctx: &Context<'_>, id: Uuid) -> ApiResult<Option<GraphNode>> {
-        let Some(node) = loaders(ctx)?.nodes.load_one(id).await? else {
+        let viewer = actor(ctx).await?.user_id();
+        let loaders = loaders(ctx)?;
+        // The node, its project and the viewer's role in one statement; the project is
+        // handed to the projects loader, so a `project` field asks nothing more.
+        let Some((node, project, role)) = loaders.node_projects.load_one((viewer, id)).await?
+        else {
             return Ok(None);
         };
-        Ok(Project::load(ctx, node.project_id)
-            .await?
-            .map(|_| GraphNode::from_row(node)))
+        loaders
+            .projects
+            .feed_one((viewer, project.id), (project.clone(), role))
+            .await;
+        Ok(Project::visible(project, role).map(|_| GraphNode::from_row(node)))
     }
 
     /// The nodes `ids` that are still live, in order, with their rows (one batched load).

@@ -300,6 +300,9 @@ pub struct Loaders {
     pub presence: Lazy<Uuid, Vec<project_presence::Model>>,
     /// Live nodes by id.
     pub nodes: Lazy<Uuid, Arc<nodes::Model>>,
+    /// Live nodes by (viewer, id), with their live project and the viewer's role there.
+    pub node_projects:
+        Lazy<(Option<Uuid>, Uuid), (Arc<nodes::Model>, projects::Model, Option<ProjectRole>)>,
     /// Live edges by id.
     pub edges: Lazy<Uuid, edges::Model>,
     /// Live nodes per project page.
@@ -443,6 +446,22 @@ impl Loaders {
                     let rows = s.graph.nodes_by_ids(&ids).await?;
                     Ok(by_id(rows.into_iter().map(Arc::new).collect(), |n| n.id))
                 })
+            }),
+            node_projects: lazy(ctx, |state, gate| {
+                batch(
+                    state,
+                    gate,
+                    |s, keys: Vec<(Option<Uuid>, Uuid)>| async move {
+                        let mut out = HashMap::new();
+                        for (viewer, ids) in group(keys) {
+                            for row in s.graph.nodes_in_projects(viewer, &ids).await? {
+                                let node = Arc::new(row.node);
+                                out.insert((viewer, node.id), (node, row.project, row.role));
+                            }
+                        }
+                        Ok(out)
+                    },
+                )
             }),
             edges: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
@@ -647,6 +666,7 @@ impl Loaders {
         self.member_counts.reset();
         self.presence.reset();
         self.nodes.reset();
+        self.node_projects.reset();
         self.edges.reset();
         self.node_pages.reset();
         self.edge_pages.reset();

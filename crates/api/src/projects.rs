@@ -72,7 +72,12 @@ impl Project {
         let Some((model, role)) = loaders(ctx)?.projects.load_one((viewer, id)).await? else {
             return Ok(None);
         };
-        Ok(Some(Project { model, role }).filter(|p| p.caps().view))
+        Ok(Self::visible(model, role))
+    }
+
+    /// A live project with the viewer's role in it, when that role lets the viewer see it.
+    pub(crate) fn visible(model: projects::Model, role: Option<Role>) -> Option<Project> {
+        Some(Project { model, role }).filter(|p| p.caps().view)
     }
 
     /// Like `load`, for a project known to be visible (a parent of a visible object).

@@ -15,7 +15,8 @@ use plexus_users::notifications::{
 use sea_orm::sea_query::{Expr, IntoCondition, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    ExprTrait, JoinType, PaginatorTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set,
+    ExprTrait, JoinType, PaginatorTrait, QueryFilter, QuerySelect, RelationDef, RelationTrait,
+    Select, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -54,6 +55,16 @@ impl ProjectAccess {
                 "a {role} of this project cannot {what}"
             )))
         }
+    }
+
+    /// [`touch`] for the project this access was read for, inside the same transaction:
+    /// when the row read here already says "changed in the last second", the update would
+    /// match nothing, so it is not sent (one statement less for a write to a busy canvas).
+    pub async fn touch(&self, conn: &impl ConnectionTrait) -> DomainResult<()> {
+        if self.project.updated_at >= now() - Duration::seconds(TOUCH_GRAIN_SECS) {
+            return Ok(());
+        }
+        touch(conn, self.project.id).await
     }
 }
 
@@ -375,16 +386,8 @@ impl ProjectsService {
                 .map(|p| (p, None))
                 .collect());
         };
-        let membership = members::Relation::Projects
-            .def()
-            .rev()
-            .on_condition(move |_, m| {
-                Expr::col((m, members::Column::UserId))
-                    .eq(user)
-                    .into_condition()
-            });
         let rows = projects::Entity::find()
-            .join(JoinType::LeftJoin, membership)
+            .join(JoinType::LeftJoin, viewer_membership(user))
             .select_also(members::Entity)
             .filter(projects::Column::Id.is_in(ids.iter().copied()))
             .filter(projects::Column::DeletedAt.is_null())
@@ -502,7 +505,7 @@ impl ProjectsService {
             .data(serde_json::json!({ "role": role.as_str(), "addedBy": actor.user_id() })),
         )
         .await?;
-        touch(&txn, project_id).await?;
+        access.touch(&txn).await?;
         txn.commit().await?;
         Ok(member)
     }
@@ -530,7 +533,7 @@ impl ProjectsService {
         let mut am: members::ActiveModel = member.into();
         am.role = Set(role.as_str().to_string());
         let member = am.update(&txn).await?;
-        touch(&txn, project_id).await?;
+        access.touch(&txn).await?;
         txn.commit().await?;
         Ok(member)
     }
@@ -554,7 +557,7 @@ impl ProjectsService {
             member
         };
         delete_member(&txn, &member).await?;
-        touch(&txn, project_id).await?;
+        access.touch(&txn).await?;
         txn.commit().await?;
         Ok(member)
     }
@@ -567,7 +570,7 @@ impl ProjectsService {
         let member = leave_checked(&txn, project_id, user).await?;
         delete_member(&txn, &member).await?;
         collaboration(&txn, &access.project, user, Collab::LeftProject).await?;
-        touch(&txn, project_id).await?;
+        access.touch(&txn).await?;
         txn.commit().await?;
         Ok(member)
     }
@@ -777,19 +780,24 @@ pub async fn access_on(
     actor: &Actor,
     id: Uuid,
 ) -> DomainResult<ProjectAccess> {
-    let project = projects::Entity::find_by_id(id)
-        .filter(projects::Column::DeletedAt.is_null())
-        .one(conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("project"))?;
-    let role = match actor.user_id() {
-        Some(user) => members::Entity::find()
-            .filter(members::Column::ProjectId.eq(id))
-            .filter(members::Column::UserId.eq(user))
-            .one(conn)
-            .await?
-            .and_then(|m| ProjectRole::parse(&m.role)),
-        None => None,
+    let live = projects::Entity::find_by_id(id).filter(projects::Column::DeletedAt.is_null());
+    // The project and the actor's membership in one statement.
+    let (project, role) = match actor.user_id() {
+        Some(user) => {
+            let (project, member) = live
+                .join(JoinType::LeftJoin, viewer_membership(user))
+                .select_also(members::Entity)
+                .one(conn)
+                .await?
+                .ok_or_else(|| DomainError::not_found("project"))?;
+            (project, member.and_then(|m| ProjectRole::parse(&m.role)))
+        }
+        None => (
+            live.one(conn)
+                .await?
+                .ok_or_else(|| DomainError::not_found("project"))?,
+            None,
+        ),
     };
     let caps = capabilities(role, project.is_public);
     if !caps.view {
@@ -939,6 +947,22 @@ async fn collaboration(
     Ok(())
 }
 
+/// The join from `projects` to `user`'s membership row in each (for a `LEFT JOIN`: no row
+/// where the user is not a member).
+pub fn viewer_membership(user: Uuid) -> RelationDef {
+    members::Relation::Projects
+        .def()
+        .rev()
+        .on_condition(move |_, m| {
+            Expr::col((m, members::Column::UserId))
+                .eq(user)
+                .into_condition()
+        })
+}
+
+/// `updated_at` of a project moves at most once per this many seconds.
+const TOUCH_GRAIN_SECS: i64 = 1;
+
 /// Moves a project's `updated_at` (lists ordered by activity follow it) for a change to its
 /// canvas or members, unless a change in the last second already did.
 ///
@@ -952,7 +976,7 @@ pub async fn touch(conn: &impl ConnectionTrait, project_id: Uuid) -> DomainResul
     projects::Entity::update_many()
         .col_expr(projects::Column::UpdatedAt, Expr::value(ts))
         .filter(projects::Column::Id.eq(project_id))
-        .filter(projects::Column::UpdatedAt.lt(ts - Duration::seconds(1)))
+        .filter(projects::Column::UpdatedAt.lt(ts - Duration::seconds(TOUCH_GRAIN_SECS)))
         .exec(conn)
         .await?;
     Ok(())
