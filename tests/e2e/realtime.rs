@@ -385,5 +385,36 @@ db_test!(events_cross_instances_through_postgres, |app| async move {
         (kind.as_str(), e["node"]["id"].as_str()),
         ("GraphNodeCreated", Some(n.as_str()))
     );
+
+    // A burst: notifications queued meanwhile leave together, and none is lost or
+    // reordered on the way.
+    let burst = futures_util::future::join_all((0..20).map(|i| {
+        node(
+            &app,
+            &owner,
+            &p,
+            if i % 2 == 0 { "even" } else { "odd" },
+            &[],
+        )
+    }))
+    .await;
+    let mut heard = Vec::new();
+    for _ in 0..burst.len() {
+        let (kind, e) = event(&mut ws, "s").await;
+        assert_eq!(kind, "GraphNodeCreated", "{e}");
+        heard.push(e["node"]["id"].as_str().unwrap().to_string());
+    }
+    let (mut sent, mut got) = (burst.clone(), heard.clone());
+    sent.sort();
+    got.sort();
+    assert_eq!(sent, got);
+    let mut in_turn = Vec::new();
+    for i in 0..10 {
+        in_turn.push(node(&app, &owner, &p, &format!("turn {i}"), &[]).await);
+    }
+    for id in &in_turn {
+        let (_, e) = event(&mut ws, "s").await;
+        assert_eq!(e["node"]["id"].as_str(), Some(id.as_str()), "{e}");
+    }
     other.shutdown();
 });

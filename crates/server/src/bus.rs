@@ -12,6 +12,40 @@ use tokio::sync::{broadcast, mpsc};
 /// The NOTIFY channel.
 pub const CHANNEL: &str = "plexus_events";
 
+/// Most notifications sent in one statement.
+const NOTIFY_BATCH: usize = 64;
+
+/// Splits queued payloads into runs to send one statement each: PostgreSQL delivers a
+/// payload repeated within one transaction only once, so a run ends before a repeat.
+fn batches(queued: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 0..queued.len() {
+        if queued[start..i].contains(&queued[i]) {
+            out.push(&queued[start..i]);
+            start = i;
+        }
+    }
+    if start < queued.len() {
+        out.push(&queued[start..]);
+    }
+    out
+}
+
+/// `SELECT pg_notify($1, $2), pg_notify($1, $3), …`: one transaction whose notifications
+/// reach listeners in the order of the select list.
+fn notify_statement(payloads: &[String]) -> Statement {
+    let calls: Vec<String> = (0..payloads.len())
+        .map(|i| format!("pg_notify($1, ${})", i + 2))
+        .collect();
+    let values = std::iter::once(CHANNEL.into()).chain(payloads.iter().map(|p| p.as_str().into()));
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("SELECT {}", calls.join(", ")),
+        values,
+    )
+}
+
 /// Events per subscriber that may wait undelivered before it is told it lagged.
 const CAPACITY: usize = 4096;
 
@@ -65,16 +99,16 @@ impl PgBus {
         });
         let (outbox, mut rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(async move {
-            // One task, so notifications leave in the order they were published.
-            while let Some(payload) = rx.recv().await {
-                let stmt = Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_notify($1, $2)",
-                    [CHANNEL.into(), payload.into()],
-                );
-                if let Err(e) = db.execute_raw(stmt).await {
-                    tracing::warn!(error = %e, "could not publish an event");
+            // One task, so notifications leave in the order they were published. What
+            // queued while a statement was out leaves together in the next one.
+            let mut queued = Vec::new();
+            while rx.recv_many(&mut queued, NOTIFY_BATCH).await > 0 {
+                for batch in batches(&queued) {
+                    if let Err(e) = db.execute_raw(notify_statement(batch)).await {
+                        tracing::warn!(error = %e, "could not publish events");
+                    }
                 }
+                queued.clear();
             }
         });
         Ok(Self { local, outbox })
@@ -95,5 +129,24 @@ impl EventBus for PgBus {
 
     fn subscribe(&self) -> broadcast::Receiver<Delivery> {
         self.local.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_payload_starts_a_new_statement() {
+        let q: Vec<String> = ["a", "b", "a", "c", "c"].map(String::from).to_vec();
+        let runs: Vec<Vec<&str>> = batches(&q)
+            .iter()
+            .map(|r| r.iter().map(String::as_str).collect())
+            .collect();
+        assert_eq!(runs, [vec!["a", "b"], vec!["a", "c"], vec!["c"]]);
+        assert!(batches(&[]).is_empty());
+        let stmt = notify_statement(&q[..2]);
+        assert_eq!(stmt.sql, "SELECT pg_notify($1, $2), pg_notify($1, $3)");
+        assert_eq!(stmt.values.map(|v| v.0.len()), Some(3));
     }
 }
