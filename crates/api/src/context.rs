@@ -84,18 +84,23 @@ impl RequestAuth {
 
     /// The actor, resolved on first use.
     pub async fn actor(&self, users: &UsersService) -> Result<Actor, DomainError> {
-        self.actor
-            .get_or_init(|| async {
-                match &self.credentials {
-                    Credentials::None => Ok(Actor::Anonymous),
-                    Credentials::Malformed => Err(DomainError::Unauthenticated(
-                        "the Authorization header must be `Bearer <access token>`".into(),
-                    )),
-                    Credentials::Bearer(token) => users.authenticate(token).await,
-                }
-            })
-            .await
-            .clone()
+        if let Some(actor) = self.actor.get() {
+            return actor.clone();
+        }
+        // Boxed: signing in is a large future, and every resolver that asks for the actor
+        // would otherwise carry its size in its own (async-graphql allocates and copies
+        // each field's future whole, however small the field).
+        Box::pin(self.actor.get_or_init(|| async {
+            match &self.credentials {
+                Credentials::None => Ok(Actor::Anonymous),
+                Credentials::Malformed => Err(DomainError::Unauthenticated(
+                    "the Authorization header must be `Bearer <access token>`".into(),
+                )),
+                Credentials::Bearer(token) => users.authenticate(token).await,
+            }
+        }))
+        .await
+        .clone()
     }
 }
 

@@ -163,7 +163,9 @@ impl GraphNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<crate::connection::Connection<crate::media::Media>> {
-        crate::media::attached_media(
+        // Boxed, as below: a page is a large future, and every field of a node would carry
+        // its size (async-graphql allocates each field's future at the size of the largest).
+        Box::pin(crate::media::attached_media(
             ctx,
             plexus_media::service::AttachedTo::Node,
             self.id,
@@ -171,7 +173,7 @@ impl GraphNode {
             after,
             last,
             before,
-        )
+        ))
         .await
     }
     /// Voice interactions on the node (everyone's), in creation order.
@@ -183,7 +185,10 @@ impl GraphNode {
         last: Option<i32>,
         before: Option<String>,
     ) -> ApiResult<crate::connection::Connection<crate::media::VoiceInteraction>> {
-        crate::media::node_voice(ctx, self.id, first, after, last, before).await
+        Box::pin(crate::media::node_voice(
+            ctx, self.id, first, after, last, before,
+        ))
+        .await
     }
     /// The prompt.
     async fn prompt(&self, ctx: &Context<'_>) -> ApiResult<String> {
