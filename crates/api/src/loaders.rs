@@ -282,6 +282,9 @@ where
     Ok(out)
 }
 
+/// A live node, its live project and the viewer's role there.
+pub type NodeWithProject = (Arc<nodes::Model>, projects::Model, Option<ProjectRole>);
+
 /// The loaders of one request.
 pub struct Loaders {
     /// Users by id.
@@ -301,8 +304,7 @@ pub struct Loaders {
     /// Live nodes by id.
     pub nodes: Lazy<Uuid, Arc<nodes::Model>>,
     /// Live nodes by (viewer, id), with their live project and the viewer's role there.
-    pub node_projects:
-        Lazy<(Option<Uuid>, Uuid), (Arc<nodes::Model>, projects::Model, Option<ProjectRole>)>,
+    pub node_projects: Lazy<(Option<Uuid>, Uuid), NodeWithProject>,
     /// Live edges by id.
     pub edges: Lazy<Uuid, edges::Model>,
     /// Live nodes per project page.
