@@ -260,6 +260,28 @@ fn group<K: Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K,
     groups
 }
 
+/// Loads `(scope, id)` keys (the scope being a viewer or a user) with one call of `load`
+/// per scope, and keys what it returns by its scope and the id `entry` names.
+async fn per_scope<S, R, V, Fut>(
+    keys: Vec<(S, Uuid)>,
+    load: impl Fn(S, Vec<Uuid>) -> Fut,
+    entry: impl Fn(R::Item) -> (Uuid, V),
+) -> DomainResult<HashMap<(S, Uuid), V>>
+where
+    S: Hash + Eq + Copy,
+    R: IntoIterator,
+    Fut: Future<Output = DomainResult<R>>,
+{
+    let mut out = HashMap::new();
+    for (scope, ids) in group(keys) {
+        for row in load(scope, ids).await? {
+            let (id, value) = entry(row);
+            out.insert((scope, id), value);
+        }
+    }
+    Ok(out)
+}
+
 fn by_id<T, F: Fn(&T) -> Uuid>(rows: Vec<T>, id: F) -> HashMap<Uuid, T> {
     rows.into_iter().map(|r| (id(&r), r)).collect()
 }
@@ -394,29 +416,25 @@ impl Loaders {
                 })
             }),
             projects: lazy(ctx, |state, gate| {
-                batch(
-                    state,
-                    gate,
-                    |s, keys: Vec<(Option<Uuid>, Uuid)>| async move {
-                        let mut out = HashMap::new();
-                        for (viewer, ids) in group(keys) {
-                            for row in s.projects.by_ids_with_role(viewer, &ids).await? {
-                                out.insert((viewer, row.0.id), row);
-                            }
-                        }
-                        Ok(out)
-                    },
-                )
+                batch(state, gate, |s, keys| async move {
+                    let s = &s;
+                    per_scope(
+                        keys,
+                        |viewer, ids| async move { s.projects.by_ids_with_role(viewer, &ids).await },
+                        |row| (row.0.id, row),
+                    )
+                    .await
+                })
             }),
             roles: lazy(ctx, |state, gate| {
-                batch(state, gate, |s, keys: Vec<(Uuid, Uuid)>| async move {
-                    let mut out = HashMap::new();
-                    for (user, projects) in group(keys) {
-                        for (project, role) in s.projects.roles_of(user, &projects).await? {
-                            out.insert((user, project), role);
-                        }
-                    }
-                    Ok(out)
+                batch(state, gate, |s, keys| async move {
+                    let s = &s;
+                    per_scope(
+                        keys,
+                        |user, projects| async move { s.projects.roles_of(user, &projects).await },
+                        |pair| pair,
+                    )
+                    .await
                 })
             }),
             members: lazy(ctx, |state, gate| {
@@ -450,20 +468,15 @@ impl Loaders {
                 })
             }),
             node_projects: lazy(ctx, |state, gate| {
-                batch(
-                    state,
-                    gate,
-                    |s, keys: Vec<(Option<Uuid>, Uuid)>| async move {
-                        let mut out = HashMap::new();
-                        for (viewer, ids) in group(keys) {
-                            for row in s.graph.nodes_in_projects(viewer, &ids).await? {
-                                let node = Arc::new(row.node);
-                                out.insert((viewer, node.id), (node, row.project, row.role));
-                            }
-                        }
-                        Ok(out)
-                    },
-                )
+                batch(state, gate, |s, keys| async move {
+                    let s = &s;
+                    per_scope(
+                        keys,
+                        |viewer, ids| async move { s.graph.nodes_in_projects(viewer, &ids).await },
+                        |row| (row.node.id, (Arc::new(row.node), row.project, row.role)),
+                    )
+                    .await
+                })
             }),
             edges: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
