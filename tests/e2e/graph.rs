@@ -659,3 +659,125 @@ db_test!(
         );
     }
 );
+
+db_test!(positional_reads_match_reads_by_name, |app| async move {
+    use plexus_core::row::{Layout, read_all};
+    use plexus_graph::entity::nodes;
+    use plexus_projects::entity::projects;
+    use sea_orm::{
+        ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+        QuerySelect, QueryTrait, Set,
+    };
+    let (t, _) = user(&app, "owner").await;
+    let p = project(&app, &t, "Rows", false).await;
+    let bare = node(&app, &t, &p, "bare: every optional column NULL", &[]).await;
+    let full = node(&app, &t, &p, "full", &[&bare]).await;
+    let full =
+        plexus_core::GlobalId::parse_as(&full, plexus_core::IdKind::GraphNode, "id").unwrap();
+    // Every nullable column of one node set, the deletion stamp included.
+    let mut row: nodes::ActiveModel = nodes::Entity::find_by_id(full)
+        .one(app.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .into();
+    row.response = Set(Some("é ✓ \"quoted\" response".into()));
+    row.summary = Set(Some("summary".into()));
+    row.metadata = Set(Some(
+        json!({ "model": { "temperature": 0.5 }, "tags": ["a"] }),
+    ));
+    row.llm_model = Set(Some("gpt".into()));
+    row.llm_tokens = Set(Some(1234));
+    row.llm_cost = Set(Some(0.125));
+    row.deleted_at = Set(Some(chrono::Utc::now().fixed_offset()));
+    row.update(app.db()).await.unwrap();
+
+    let db = app.db();
+    let backend = db.get_database_backend();
+    let all = |q: sea_orm::Select<nodes::Entity>| async move {
+        db.query_all_raw(q.build(backend)).await.unwrap()
+    };
+    let rows = all(nodes::Entity::find()).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(Layout::of::<nodes::Model>(&rows[0], ""), Layout::At(0));
+    let by_name: Vec<nodes::Model> = rows
+        .iter()
+        .map(|r| nodes::Model::from_query_result(r, "").unwrap())
+        .collect();
+    assert_eq!(read_all::<nodes::Model>(&rows, "").unwrap(), by_name);
+    assert!(
+        by_name
+            .iter()
+            .any(|n| n.deleted_at.is_some() && n.metadata.is_some())
+    );
+    assert!(
+        by_name
+            .iter()
+            .any(|n| n.response.is_none() && n.llm_cost.is_none())
+    );
+
+    // Columns out of the model's order are read by name, and still right.
+    let reordered = all(nodes::Entity::find()
+        .select_only()
+        .column(nodes::Column::ProjectId)
+        .columns([nodes::Column::Id, nodes::Column::Prompt])
+        .columns([
+            nodes::Column::Response,
+            nodes::Column::Summary,
+            nodes::Column::Status,
+            nodes::Column::Position,
+            nodes::Column::Metadata,
+            nodes::Column::LlmModel,
+            nodes::Column::LlmTokens,
+            nodes::Column::LlmCost,
+            nodes::Column::CreatedBy,
+            nodes::Column::Version,
+            nodes::Column::CreatedAt,
+            nodes::Column::UpdatedAt,
+            nodes::Column::DeletedAt,
+        ]))
+    .await;
+    assert_eq!(
+        Layout::of::<nodes::Model>(&reordered[0], ""),
+        Layout::ByName
+    );
+    assert_eq!(read_all::<nodes::Model>(&reordered, "").unwrap(), by_name);
+
+    // A join names each side's columns with a prefix; each is found at its offset.
+    let joined = db
+        .query_all_raw(
+            nodes::Entity::find()
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    nodes::Entity::belongs_to(projects::Entity)
+                        .from(nodes::Column::ProjectId)
+                        .to(projects::Column::Id)
+                        .into(),
+                )
+                .select_also(projects::Entity)
+                .filter(nodes::Column::Id.eq(full))
+                .build(backend),
+        )
+        .await
+        .unwrap();
+    let fields = <nodes::Model as plexus_core::row::Positional>::FIELDS.len();
+    assert_eq!(Layout::of::<nodes::Model>(&joined[0], "A_"), Layout::At(0));
+    assert_eq!(
+        Layout::of::<projects::Model>(&joined[0], "B_"),
+        Layout::At(fields)
+    );
+    let node: Vec<nodes::Model> = read_all(&joined, "A_").unwrap();
+    let owner: Vec<projects::Model> = read_all(&joined, "B_").unwrap();
+    assert_eq!(
+        node,
+        by_name
+            .iter()
+            .filter(|n| n.id == full)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        owner,
+        vec![projects::Model::from_query_result(&joined[0], "B_").unwrap()]
+    );
+});

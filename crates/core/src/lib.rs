@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod id;
 pub mod page;
+pub mod row;
 pub mod validate;
 
 pub use actor::{Actor, UserRole};

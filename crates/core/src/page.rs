@@ -13,6 +13,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, Select};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::row::{Layout, Positional};
 use crate::{DomainError, DomainResult};
 
 /// Page size bounds (configurable at start-up).
@@ -416,12 +417,12 @@ pub async fn fetch_child_pages<E, D>(
 ) -> DomainResult<std::collections::HashMap<Uuid, Page<E::Model>>>
 where
     E: EntityTrait,
+    E::Model: Positional,
     D: ConnectionTrait,
 {
     use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Query};
     use sea_orm::{
-        ColumnTrait, FromQueryResult, IdenStatic, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
-        QueryTrait,
+        ColumnTrait, IdenStatic, ModelTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     };
     let uuid_at = |m: &E::Model, col: E::Column| match m.get(col) {
         Value::Uuid(Some(u)) => u,
@@ -444,7 +445,8 @@ where
         } else {
             q.order_by_asc(id_col)
         };
-        let mut rows = q.limit(page.limit + 1).all(db).await?;
+        let rows = db.query_all(&q.limit(page.limit + 1).into_query()).await?;
+        let mut rows = crate::row::read_all::<E::Model>(&rows, "")?;
         let more = rows.len() as u64 > page.limit;
         rows.truncate(page.limit as usize);
         if page.backward {
@@ -545,11 +547,14 @@ where
             .to_owned()
     };
     let rows = db.query_all(&outer).await?;
+    let layout = rows
+        .first()
+        .map_or(Layout::ByName, |row| Layout::of::<E::Model>(row, ""));
     let mut grouped: std::collections::HashMap<Uuid, Vec<E::Model>> =
         std::collections::HashMap::new();
     let mut totals: std::collections::HashMap<Uuid, u64> = std::collections::HashMap::new();
     for row in rows {
-        let model = E::Model::from_query_result(&row, "")?;
+        let model: E::Model = layout.read(&row, "")?;
         let parent = uuid_at(&model, parent_col);
         if counted {
             totals.insert(parent, row.try_get::<i64>("", "plexus_total")? as u64);

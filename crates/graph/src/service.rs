@@ -6,6 +6,7 @@ use plexus_core::db::{begin_write, now};
 use plexus_core::error::is_unique_violation;
 use plexus_core::id::encode;
 use plexus_core::page::{ChildPage, count_children, fetch_child_pages};
+use plexus_core::row::{Layout, read_all};
 use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, projects};
@@ -13,8 +14,7 @@ use plexus_projects::service::{ProjectAccess, access_on, viewer_membership};
 use sea_orm::sea_query::{Alias, Expr, IntoIden, JoinType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    ExprTrait, FromQueryResult, QueryFilter, QuerySelect, QueryTrait, RelationTrait, Select, Set,
-    Statement,
+    ExprTrait, QueryFilter, QuerySelect, QueryTrait, RelationTrait, Select, Set, Statement,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -552,13 +552,11 @@ impl GraphService {
         // Chunked: a traversal can ask for a whole canvas, past SQLite's parameter limit.
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(10_000) {
-            out.extend(
-                nodes::Entity::find()
-                    .filter(nodes::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(nodes::Column::DeletedAt.is_null())
-                    .all(&self.db)
-                    .await?,
-            );
+            let select = nodes::Entity::find()
+                .filter(nodes::Column::Id.is_in(chunk.iter().copied()))
+                .filter(nodes::Column::DeletedAt.is_null());
+            let rows = self.db.query_all(&select.into_query()).await?;
+            out.extend(read_all::<nodes::Model>(&rows, "")?);
         }
         Ok(out)
     }
@@ -594,16 +592,23 @@ impl GraphService {
             .db
             .query_all_raw(select.build(self.db.get_database_backend()))
             .await?;
+        // `select_also` names the columns of the first entity `A_…`, the second's `B_…`.
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let (node_at, project_at) = (
+            Layout::of::<nodes::Model>(first, "A_"),
+            Layout::of::<projects::Model>(first, "B_"),
+        );
         rows.iter()
             .map(|row| {
                 let role = match viewer {
                     Some(_) => row.try_get::<Option<String>>("", ROLE)?,
                     None => None,
                 };
-                // `select_also` names the columns of the first entity `A_…`, the second's `B_…`.
                 Ok(NodeInProject {
-                    node: nodes::Model::from_query_result(row, "A_")?,
-                    project: projects::Model::from_query_result(row, "B_")?,
+                    node: node_at.read(row, "A_")?,
+                    project: project_at.read(row, "B_")?,
                     role: role.as_deref().and_then(ProjectRole::parse),
                 })
             })

@@ -37,3 +37,21 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    agent_id,
+    node_id,
+    name,
+    description,
+    prompt,
+    status,
+    result,
+    error,
+    started_at,
+    completed_at,
+    metadata,
+    created_at,
+    updated_at,
+});

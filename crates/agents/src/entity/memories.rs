@@ -32,3 +32,16 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    agent_id,
+    kind,
+    key,
+    value,
+    metadata,
+    expires_at,
+    created_at,
+    updated_at,
+});

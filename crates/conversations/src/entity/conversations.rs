@@ -25,3 +25,17 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    user_id,
+    agent_id,
+    project_id,
+    title,
+    metadata,
+    is_active,
+    created_at,
+    updated_at,
+    deleted_at,
+});

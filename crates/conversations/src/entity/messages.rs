@@ -36,3 +36,21 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    conversation_id,
+    role,
+    content,
+    status,
+    tokens,
+    model,
+    agent_id,
+    author_id,
+    metadata,
+    edited_at,
+    created_at,
+    updated_at,
+    deleted_at,
+});

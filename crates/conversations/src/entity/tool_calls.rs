@@ -40,3 +40,18 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    conversation_id,
+    agent_id,
+    tool_id,
+    message_id,
+    name,
+    arguments,
+    result,
+    error,
+    duration_ms,
+    created_at,
+});

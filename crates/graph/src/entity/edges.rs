@@ -35,3 +35,12 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    project_id,
+    source_id,
+    target_id,
+    created_at,
+});

@@ -32,3 +32,23 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    project_id,
+    prompt,
+    response,
+    summary,
+    status,
+    position,
+    metadata,
+    llm_model,
+    llm_tokens,
+    llm_cost,
+    created_by,
+    version,
+    created_at,
+    updated_at,
+    deleted_at,
+});

@@ -34,3 +34,25 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    owner_id,
+    kind,
+    filename,
+    original_name,
+    mime_type,
+    size_bytes,
+    sha256,
+    url,
+    thumbnail_url,
+    alt,
+    metadata,
+    project_id,
+    node_id,
+    conversation_id,
+    created_at,
+    updated_at,
+    deleted_at,
+});

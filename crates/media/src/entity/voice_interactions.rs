@@ -36,3 +36,20 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    user_id,
+    node_id,
+    kind,
+    text,
+    audio_media_id,
+    audio_url,
+    duration_seconds,
+    status,
+    error,
+    language,
+    metadata,
+    created_at,
+});

@@ -25,3 +25,12 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    project_id,
+    user_id,
+    role,
+    joined_at,
+});

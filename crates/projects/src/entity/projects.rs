@@ -27,3 +27,17 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    name,
+    description,
+    system_prompt,
+    owner_id,
+    is_public,
+    viewport,
+    created_at,
+    updated_at,
+    deleted_at,
+});

@@ -34,3 +34,24 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+// Read by position on the hot read paths (see `plexus_core::row`).
+plexus_core::positional!(Model {
+    id,
+    email,
+    username,
+    password_hash,
+    first_name,
+    last_name,
+    avatar_url,
+    role,
+    is_active,
+    email_verified,
+    preferences,
+    total_tokens_used,
+    last_login_at,
+    session_version,
+    created_at,
+    updated_at,
+    deleted_at,
+});
