@@ -411,13 +411,14 @@ fn random_documents_never_panic_and_finish_in_bounded_time() {
         let outcome = rt.block_on(async move {
             tokio::time::timeout(BOUND, async move {
                 let gate = plexus_api::loaders::PassGate::new();
+                let vars = Variables::from_json(vars);
                 let mut req = Request::new(doc)
-                    .variables(Variables::from_json(vars))
+                    .variables(vars.clone())
                     .data(RequestAuth::from_header(auth.as_deref()))
                     .data(std::sync::Arc::new(Loaders::new(&state.api, &gate)));
                 let op = req.operation_name.clone();
                 if let Ok(parsed) = req.parsed_query()
-                    && limits::check(parsed, op.as_deref(), &state.limits).is_err()
+                    && limits::check(parsed, op.as_deref(), &vars, &state.limits).is_err()
                 {
                     return;
                 }

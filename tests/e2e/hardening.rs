@@ -498,3 +498,44 @@ db_test!(
         );
     }
 );
+
+db_test!(
+    costly_operations_take_turns_and_all_answer,
+    |c| {
+        c.heavy_cost = 50;
+        c.heavy_concurrency = 1;
+    },
+    |app| async move {
+        use crate::fixtures::{node, project, user};
+        let (t, _) = user(&app, "owner").await;
+        let p = project(&app, &t, "Busy", false).await;
+        for i in 0..3 {
+            node(&app, &t, &p, &format!("n{i}"), &[]).await;
+        }
+        // Costs 1 + 20 × (1 + 1 + 1 + (1 + 50 × 3)) = 3,081: past the threshold of 50.
+        let costly = "{ projects(first: 20) { edges { node { id nodes(first: 50) { edges { node { id } } } } } } }";
+        let runs = (0..8).map(|_| app.gql(costly, json!({}), Some(&t)));
+        let cheap = app.gql("{ viewer { id } }", json!({}), Some(&t));
+        let (answers, viewer) = tokio::join!(futures_util::future::join_all(runs), cheap);
+        assert!(viewer["data"]["viewer"]["id"].is_string(), "{viewer}");
+        for v in answers {
+            let projects = &v["data"]["projects"]["edges"];
+            assert_eq!(projects[0]["node"]["id"], p.as_str(), "{v}");
+            let nodes = projects[0]["node"]["nodes"]["edges"].as_array().unwrap();
+            assert_eq!(nodes.len(), 3, "{v}");
+        }
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("plexus_heavy_operations_waiting 0"),
+            "nothing left waiting:\n{text}"
+        );
+    }
+);

@@ -25,6 +25,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
+use crate::admission::Admission;
 use crate::config::{Config, Environment, secret_file};
 use crate::limits::QueryLimits;
 use crate::metrics::Metrics;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Document limits checked before execution.
     pub limits: QueryLimits,
+    /// Slots for costly operations.
+    pub admission: Arc<Admission>,
 }
 
 impl AppState {
@@ -174,7 +177,10 @@ pub async fn state(
             max_root_fields: config.max_root_fields,
             max_recursive_depth: config.max_recursive_depth,
             max_fields: config.max_complexity,
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
         },
+        admission: Arc::new(Admission::new(config.heavy_cost, config.heavy_concurrency)),
         ws_users: Default::default(),
         lifecycle: Arc::new(Lifecycle::new()),
         config: Arc::new(config),
@@ -341,6 +347,11 @@ async fn metrics(State(state): State<AppState>) -> Response {
             "plexus_auth_limiter_keys",
             "Accounts and addresses tracked by the sign-in limiter.",
             state.api.limiter.tracked_keys() as f64,
+        ),
+        (
+            "plexus_heavy_operations_waiting",
+            "Costly operations waiting for a slot (PLEXUS_HEAVY_CONCURRENCY).",
+            state.admission.waiting() as f64,
         ),
     ];
     let body = state.metrics.render(&state.db, &extra);

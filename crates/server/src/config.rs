@@ -88,6 +88,20 @@ pub struct ConfigArgs {
     )]
     pub max_page_size: u64,
 
+    /// Estimated cost (response values, each page row counted) from which an operation is
+    /// costly and waits for one of `PLEXUS_HEAVY_CONCURRENCY` slots.
+    #[arg(
+        long,
+        env = "PLEXUS_HEAVY_COST",
+        default_value_t = 5_000,
+        global = true
+    )]
+    pub heavy_cost: u64,
+
+    /// Costly operations run at once; 0 for no limit [default: the number of CPUs].
+    #[arg(long, env = "PLEXUS_HEAVY_CONCURRENCY", global = true)]
+    pub heavy_concurrency: Option<usize>,
+
     /// Maximum request body size in bytes.
     #[arg(long, env = "PLEXUS_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
@@ -358,6 +372,8 @@ pub struct Config {
     pub max_complexity: usize,
     pub default_page_size: u64,
     pub max_page_size: u64,
+    pub heavy_cost: u64,
+    pub heavy_concurrency: usize,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub introspection: bool,
@@ -447,6 +463,7 @@ impl ConfigArgs {
         positive("PLEXUS_MAX_COMPLEXITY", self.max_complexity as u64)?;
         positive("PLEXUS_DEFAULT_PAGE_SIZE", self.default_page_size)?;
         positive("PLEXUS_MAX_PAGE_SIZE", self.max_page_size)?;
+        positive("PLEXUS_HEAVY_COST", self.heavy_cost)?;
         positive("PLEXUS_MAX_BODY_BYTES", self.max_body_bytes as u64)?;
         positive("PLEXUS_MAX_BATCH", self.max_batch as u64)?;
         positive("PLEXUS_MEDIA_MAX_BYTES", self.media_max_bytes)?;
@@ -547,6 +564,10 @@ impl ConfigArgs {
             max_complexity: self.max_complexity,
             default_page_size: self.default_page_size,
             max_page_size: self.max_page_size,
+            heavy_cost: self.heavy_cost,
+            heavy_concurrency: self.heavy_concurrency.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+            }),
             max_body_bytes: self.max_body_bytes,
             max_batch: self.max_batch,
             introspection: self
@@ -600,6 +621,8 @@ impl Config {
             max_complexity: 20_000,
             default_page_size: 20,
             max_page_size: 100,
+            heavy_cost: 5_000,
+            heavy_concurrency: 2,
             max_body_bytes: 1024 * 1024,
             max_batch: 10,
             introspection: true,
@@ -867,6 +890,23 @@ mod tests {
             .unwrap_err()
             .contains("stack overflow")
         );
+    }
+
+    #[test]
+    fn heavy_operations_are_limited_by_default() {
+        let c = parse(&["--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(c.heavy_cost, 5_000);
+        assert!(c.heavy_concurrency >= 1, "one slot per CPU");
+        let c = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--heavy-concurrency",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(c.heavy_concurrency, 0, "0 lifts the limit");
+        let e = parse(&["--database-url", "sqlite://x.db", "--heavy-cost", "0"]).unwrap_err();
+        assert!(e.contains("PLEXUS_HEAVY_COST"), "{e}");
     }
 
     #[test]

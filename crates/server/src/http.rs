@@ -645,7 +645,9 @@ async fn execute(
     let app = call.app;
     let requested = req.operation_name.clone();
     let mut op_name = requested.clone();
-    let op_type = match app.document(&mut req) {
+    // Out of the request while its parsed document is borrowed, for the cost estimate.
+    let variables = std::mem::take(&mut req.variables);
+    let (op_type, cost) = match app.document(&mut req) {
         Ok(doc) => {
             if op_name.is_none()
                 && let async_graphql::parser::types::DocumentOperations::Multiple(ops) =
@@ -654,10 +656,12 @@ async fn execute(
             {
                 op_name = ops.keys().next().map(|n| n.to_string());
             }
-            if let Err(msg) = limits::check(doc, requested.as_deref(), &app.limits) {
-                return (gql_error("GRAPHQL_VALIDATION_FAILED", &msg), true, op_name);
+            match limits::check(doc, requested.as_deref(), &variables, &app.limits) {
+                Ok(cost) => (selected_operation_type(doc, requested.as_deref()), cost),
+                Err(msg) => {
+                    return (gql_error("GRAPHQL_VALIDATION_FAILED", &msg), true, op_name);
+                }
             }
-            selected_operation_type(doc, requested.as_deref())
         }
         Err(e) => {
             let mut resp = GqlResponse::from_errors(vec![e]);
@@ -665,6 +669,7 @@ async fn execute(
             return (resp, true, op_name);
         }
     };
+    req.variables = variables;
     if get_only
         && matches!(
             op_type,
@@ -684,7 +689,9 @@ async fn execute(
         .data(RequestAuth::from_header(call.auth.as_deref()))
         .data(call.client)
         .data(std::sync::Arc::new(Loaders::new(&app.api, &gate)));
+    let ticket = app.admission.admit(cost).await;
     let mut resp = gate.run(app.schema.execute(req)).await;
+    drop(ticket);
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
@@ -699,7 +706,7 @@ async fn execute(
     (resp, request_error, op_name)
 }
 
-fn selected_operation_type(
+pub(crate) fn selected_operation_type(
     doc: &async_graphql::parser::types::ExecutableDocument,
     name: Option<&str>,
 ) -> Option<OperationType> {

@@ -1,5 +1,6 @@
 //! The Plexus server: configuration, database pool, HTTP routes and the CLI.
 
+pub mod admission;
 pub mod app;
 pub mod benchdata;
 pub mod bus;

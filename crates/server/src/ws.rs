@@ -10,6 +10,7 @@
 //! limited, and outgoing messages go through a bounded queue — a client too slow to read
 //! its events is disconnected rather than buffered without limit.
 
+use async_graphql::parser::types::OperationType;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -310,17 +311,27 @@ async fn run_operation(
     control: mpsc::UnboundedSender<Control>,
 ) {
     let op_name = request.operation_name.clone();
-    let refusal = match app.document(&mut request) {
-        Err(e) => Some(json!([{ "message": e.message, "extensions": { "code": "GRAPHQL_PARSE_FAILED" } }])),
-        Ok(doc) => crate::limits::check(doc, op_name.as_deref(), &app.limits)
-            .err()
-            .map(|message| json!([{ "message": message, "extensions": { "code": "GRAPHQL_VALIDATION_FAILED" } }])),
+    let variables = std::mem::take(&mut request.variables);
+    let checked = match app.document(&mut request) {
+        Err(e) => Err(json!([{ "message": e.message, "extensions": { "code": "GRAPHQL_PARSE_FAILED" } }])),
+        Ok(doc) => crate::limits::check(doc, op_name.as_deref(), &variables, &app.limits)
+            .map(|cost| {
+                // A subscription lives for as long as the client wants: it takes no slot.
+                let ty = crate::http::selected_operation_type(doc, op_name.as_deref());
+                if ty == Some(OperationType::Subscription) { 0 } else { cost }
+            })
+            .map_err(|message| json!([{ "message": message, "extensions": { "code": "GRAPHQL_VALIDATION_FAILED" } }])),
     };
-    if let Some(errors) = refusal {
-        send(&out, error_message(protocol, &id, errors)).await;
-        let _ = control.send(Control::Done(id));
-        return;
-    }
+    request.variables = variables;
+    let cost = match checked {
+        Ok(cost) => cost,
+        Err(errors) => {
+            send(&out, error_message(protocol, &id, errors)).await;
+            let _ = control.send(Control::Done(id));
+            return;
+        }
+    };
+    let _ticket = app.admission.admit(cost).await;
     let gate = PassGate::new();
     let request = request
         .data(RequestAuth::from_header(credentials.as_deref()))
