@@ -445,8 +445,7 @@ where
         } else {
             q.order_by_asc(id_col)
         };
-        let rows = db.query_all(&q.limit(page.limit + 1).into_query()).await?;
-        let mut rows = crate::row::read_all::<E::Model>(&rows, "")?;
+        let mut rows = crate::row::all(db, q.limit(page.limit + 1)).await?;
         let more = rows.len() as u64 > page.limit;
         rows.truncate(page.limit as usize);
         if page.backward {
@@ -547,9 +546,7 @@ where
             .to_owned()
     };
     let rows = db.query_all(&outer).await?;
-    let layout = rows
-        .first()
-        .map_or(Layout::ByName, |row| Layout::of::<E::Model>(row, ""));
+    let layout = Layout::of_rows::<E::Model>(&rows, "");
     let mut grouped: std::collections::HashMap<Uuid, Vec<E::Model>> =
         std::collections::HashMap::new();
     let mut totals: std::collections::HashMap<Uuid, u64> = std::collections::HashMap::new();

@@ -9,7 +9,10 @@
 //! reads, so a positional read always returns what a by-name read would.
 
 use sea_orm::sqlx::{Decode, Postgres, Row as _, Sqlite, Type};
-use sea_orm::{DbErr, FromQueryResult, QueryResult, RuntimeErr};
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, QueryTrait, RuntimeErr,
+    Select,
+};
 
 /// A column value either driver decodes (the types sea-orm models hold).
 pub trait Value: Sized {
@@ -90,6 +93,12 @@ impl Layout {
         if fits { Self::At(at) } else { Self::ByName }
     }
 
+    /// The layout of a result's rows (read by name when there are none).
+    pub fn of_rows<M: Positional>(rows: &[QueryResult], prefix: &str) -> Self {
+        rows.first()
+            .map_or(Self::ByName, |row| Self::of::<M>(row, prefix))
+    }
+
     /// Reads one `M` from `row`.
     pub fn read<M: Positional>(self, row: &QueryResult, prefix: &str) -> Result<M, DbErr> {
         match self {
@@ -101,11 +110,19 @@ impl Layout {
 
 /// Reads every row of a result as an `M` whose columns are named `{prefix}{field}`.
 pub fn read_all<M: Positional>(rows: &[QueryResult], prefix: &str) -> Result<Vec<M>, DbErr> {
-    let Some(first) = rows.first() else {
-        return Ok(Vec::new());
-    };
-    let layout = Layout::of::<M>(first, prefix);
+    let layout = Layout::of_rows::<M>(rows, prefix);
     rows.iter().map(|row| layout.read(row, prefix)).collect()
+}
+
+/// Runs `select` and reads its rows by position: `Select::all`, without by-name reads.
+pub async fn all<E, D>(db: &D, select: Select<E>) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Positional,
+    D: ConnectionTrait,
+{
+    let rows = db.query_all(&select.into_query()).await?;
+    read_all(&rows, "")
 }
 
 /// Makes a model [`Positional`]: list every field, in the order of the entity's columns

@@ -6,7 +6,7 @@ use plexus_core::db::{begin_write, now};
 use plexus_core::error::is_unique_violation;
 use plexus_core::id::encode;
 use plexus_core::page::{ChildPage, count_children, fetch_child_pages};
-use plexus_core::row::{Layout, read_all};
+use plexus_core::row::{self, Layout};
 use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_projects::ProjectRole;
 use plexus_projects::entity::{project_members, projects};
@@ -555,8 +555,7 @@ impl GraphService {
             let select = nodes::Entity::find()
                 .filter(nodes::Column::Id.is_in(chunk.iter().copied()))
                 .filter(nodes::Column::DeletedAt.is_null());
-            let rows = self.db.query_all(&select.into_query()).await?;
-            out.extend(read_all::<nodes::Model>(&rows, "")?);
+            out.extend(row::all(&self.db, select).await?);
         }
         Ok(out)
     }
@@ -593,12 +592,9 @@ impl GraphService {
             .query_all_raw(select.build(self.db.get_database_backend()))
             .await?;
         // `select_also` names the columns of the first entity `A_…`, the second's `B_…`.
-        let Some(first) = rows.first() else {
-            return Ok(Vec::new());
-        };
         let (node_at, project_at) = (
-            Layout::of::<nodes::Model>(first, "A_"),
-            Layout::of::<projects::Model>(first, "B_"),
+            Layout::of_rows::<nodes::Model>(&rows, "A_"),
+            Layout::of_rows::<projects::Model>(&rows, "B_"),
         );
         rows.iter()
             .map(|row| {

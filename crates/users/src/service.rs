@@ -415,11 +415,7 @@ impl UsersService {
     /// Users by id, for loaders (no visibility filter: relations point at real rows).
     pub async fn users_by_ids(&self, ids: &[Uuid]) -> DomainResult<Vec<users::Model>> {
         let select = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied()));
-        let rows = self
-            .db
-            .query_all(&sea_orm::QueryTrait::into_query(select))
-            .await?;
-        Ok(plexus_core::row::read_all(&rows, "")?)
+        Ok(plexus_core::row::all(&self.db, select).await?)
     }
 
     /// The viewer's own row.
