@@ -1,3 +1,5 @@
+use std::time::Instant;
+
 use crate::HashMap;
 
 use crate::common::StatementCache;
@@ -143,6 +145,7 @@ impl PgConnection {
                 transaction_status,
                 transaction_depth: 0,
                 pending_ready_for_query_count: 0,
+                last_ready_at: Some(Instant::now()),
                 next_statement_id: StatementId::NAMED_START,
                 cache_statement: StatementCache::new(options.statement_cache_capacity),
                 cache_type_oid: HashMap::new(),

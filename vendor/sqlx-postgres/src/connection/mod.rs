@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::fmt::{self, Debug, Formatter};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::HashMap;
 
@@ -22,6 +23,9 @@ pub(crate) use sqlx_core::connection::*;
 use sqlx_core::sql_str::SqlSafeStr;
 
 pub use self::stream::PgStream;
+
+/// Plexus patch: how long a completed exchange vouches for a connection (see `ping`).
+const RECENTLY_READY: Duration = Duration::from_secs(1);
 
 #[cfg(feature = "offline")]
 mod describe;
@@ -73,6 +77,10 @@ pub struct PgConnectionInner {
 
     // current transaction status
     transaction_status: TransactionStatus,
+
+    // Plexus patch: when the last ReadyForQuery arrived, i.e. when the server last proved
+    // it was there and the protocol was in step (see `ping`)
+    last_ready_at: Option<Instant>,
     pub(crate) transaction_depth: usize,
 
     log_settings: LogSettings,
@@ -112,6 +120,7 @@ impl PgConnection {
 
         self.inner.pending_ready_for_query_count -= 1;
         self.inner.transaction_status = r.transaction_status;
+        self.inner.last_ready_at = Some(Instant::now());
 
         Ok(())
     }
@@ -125,8 +134,22 @@ impl PgConnection {
             .ok_or_else(|| err_protocol!("received more ReadyForQuery messages than expected"))?;
 
         self.inner.transaction_status = message.decode::<ReadyForQuery>()?.transaction_status;
+        self.inner.last_ready_at = Some(Instant::now());
 
         Ok(())
+    }
+
+    /// Plexus patch: whether a ping would prove nothing new. It would when the connection
+    /// is idle and in step — nothing buffered to send, no ReadyForQuery outstanding, no
+    /// transaction open — and the server answered on it within `RECENTLY_READY`.
+    fn recently_ready(&self) -> bool {
+        self.inner.stream.write_buffer().is_empty()
+            && self.inner.pending_ready_for_query_count == 0
+            && matches!(self.inner.transaction_status, TransactionStatus::Idle)
+            && self
+                .inner
+                .last_ready_at
+                .is_some_and(|at| at.elapsed() < RECENTLY_READY)
     }
 
     /// Queue a simple query (not prepared) to execute the next time this connection is used.
@@ -178,6 +201,17 @@ impl Connection for PgConnection {
     }
 
     async fn ping(&mut self) -> Result<(), Error> {
+        // Plexus patch: the pool pings every connection it takes back
+        // (`PoolConnection::return_to_pool`, unconditional in sqlx 0.9), so each statement
+        // cost a second round trip. A connection whose last exchange completed just now is
+        // known to be alive and clean, so that ping is answered here. A connection left
+        // mid-exchange (a dropped future, an I/O or protocol error) still has a
+        // ReadyForQuery outstanding and is pinged — drained, or closed if broken — as
+        // before; so is one idle longer than `RECENTLY_READY` (the pool's acquire test).
+        if self.recently_ready() {
+            return Ok(());
+        }
+
         // Users were complaining about this showing up in query statistics on the server.
         // By sending a comment we avoid an error if the connection was in the middle of a rowset
         // self.execute("/* SQLx ping */").map_ok(|_| ()).boxed()
