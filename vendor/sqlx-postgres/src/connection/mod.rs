@@ -77,11 +77,11 @@ pub struct PgConnectionInner {
 
     // current transaction status
     transaction_status: TransactionStatus,
-
-    // Plexus patch: when the last ReadyForQuery arrived, i.e. when the server last proved
-    // it was there and the protocol was in step (see `ping`)
-    last_ready_at: Option<Instant>,
     pub(crate) transaction_depth: usize,
+
+    // Plexus patch: when the last ReadyForQuery arrived (the startup's included), i.e. when
+    // the server last proved it was there and the protocol was in step (see `ping`)
+    last_ready_at: Instant,
 
     log_settings: LogSettings,
 }
@@ -120,7 +120,7 @@ impl PgConnection {
 
         self.inner.pending_ready_for_query_count -= 1;
         self.inner.transaction_status = r.transaction_status;
-        self.inner.last_ready_at = Some(Instant::now());
+        self.inner.last_ready_at = Instant::now();
 
         Ok(())
     }
@@ -134,7 +134,7 @@ impl PgConnection {
             .ok_or_else(|| err_protocol!("received more ReadyForQuery messages than expected"))?;
 
         self.inner.transaction_status = message.decode::<ReadyForQuery>()?.transaction_status;
-        self.inner.last_ready_at = Some(Instant::now());
+        self.inner.last_ready_at = Instant::now();
 
         Ok(())
     }
@@ -146,10 +146,7 @@ impl PgConnection {
         self.inner.stream.write_buffer().is_empty()
             && self.inner.pending_ready_for_query_count == 0
             && matches!(self.inner.transaction_status, TransactionStatus::Idle)
-            && self
-                .inner
-                .last_ready_at
-                .is_some_and(|at| at.elapsed() < RECENTLY_READY)
+            && self.inner.last_ready_at.elapsed() < RECENTLY_READY
     }
 
     /// Queue a simple query (not prepared) to execute the next time this connection is used.
