@@ -10,7 +10,7 @@ use axum::routing::get;
 use plexus_api::{ApiState, AuthLimiter, AuthLimits, PlexusSchema, SchemaOptions, build_schema};
 use plexus_core::page::PageLimits;
 use plexus_users::{AuthSettings, TokenKeys, UsersService};
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 use serde_json::json;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -366,8 +366,12 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
-        Ok(Ok(())) => axum::Json(json!({ "status": "ready" })).into_response(),
+    // A real statement, not `ping()`: the vendored sqlx-postgres answers a ping without a
+    // round trip on a connection that completed an exchange in the last second (see
+    // vendor/README.md), which would not notice a database that just went away.
+    let probe = state.db.execute_unprepared("SELECT 1");
+    match tokio::time::timeout(Duration::from_secs(2), probe).await {
+        Ok(Ok(_)) => axum::Json(json!({ "status": "ready" })).into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             (
