@@ -781,3 +781,81 @@ db_test!(positional_reads_match_reads_by_name, |app| async move {
         vec![projects::Model::from_query_result(&joined[0], "B_").unwrap()]
     );
 });
+
+db_test!(node_fields_read_alike_on_every_path, |app| async move {
+    // A node's fields are answered at once when its row is at hand (`eager`), through the
+    // resolvers when it is a reference (`children`) or when a fragment is selected; all
+    // three must give the same answer, and the eager one in selection order.
+    let (t, _) = user(&app, "owner").await;
+    let p = project(&app, &t, "Paths", false).await;
+    let root = node(&app, &t, &p, "root", &[]).await;
+    let child = node(&app, &t, &p, "child", &[&root]).await;
+    let user = "id username displayName firstName lastName avatarUrl email role";
+    let fields = |user: &str| {
+        format!(
+            "__typename id prompt response summary status version llmModel llmTokens llmCost \
+             createdAt updatedAt position {{ x y }} parents {{ id }} createdBy {{ {user} }} \
+             project {{ id }} same: prompt"
+        )
+    };
+    let plain = format!(
+        "query($id: ID!) {{ graphNode(id: $id) {{ {} }} }}",
+        fields(user)
+    );
+    let fragment = format!(
+        "query($id: ID!) {{ graphNode(id: $id) {{ ... on GraphNode {{ {} }} }} }}",
+        fields(&format!("... on User {{ {user} }}"))
+    );
+    let reference = format!(
+        "query($id: ID!) {{ graphNode(id: $id) {{ children {{ {} }} }} }}",
+        fields(user)
+    );
+    let a = app.gql(&plain, json!({ "id": child }), Some(&t)).await;
+    let b = app.gql(&fragment, json!({ "id": child }), Some(&t)).await;
+    let c = app.gql(&reference, json!({ "id": root }), Some(&t)).await;
+    assert!(a["errors"].is_null(), "{a}");
+    assert_eq!(a["data"]["graphNode"]["prompt"], "child");
+    assert_eq!(a["data"]["graphNode"]["same"], "child");
+    assert_eq!(a["data"]["graphNode"]["status"], "IDLE");
+    assert_eq!(a["data"]["graphNode"]["__typename"], "GraphNode");
+    assert_eq!(a["data"]["graphNode"]["parents"][0]["id"], root.as_str());
+    assert!(
+        a["data"]["graphNode"]["createdBy"]["displayName"].is_string(),
+        "{a}"
+    );
+    assert_eq!(a, b, "fragment path");
+    assert_eq!(
+        a["data"]["graphNode"],
+        c["data"]["graphNode"]["children"][0]
+    );
+
+    // The eager path keeps the selection's order (async-graphql's own follows completion).
+    let text = app
+        .http
+        .post(app.url("/graphql"))
+        .bearer_auth(&t)
+        .json(&json!({ "query": plain, "variables": { "id": child } }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let keys = [
+        "\"__typename\"",
+        "\"prompt\"",
+        "\"position\"",
+        "\"parents\"",
+        "\"createdBy\"",
+        "\"project\"",
+        "\"same\"",
+    ];
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| text.find(k).unwrap_or_else(|| panic!("{k} in {text}")))
+        .collect();
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "selection order: {text}"
+    );
+});

@@ -61,11 +61,50 @@ impl From<NodeStatus> for plexus_graph::NodeStatus {
 /// Either holds its row, or only its id and project (a reference from an edge, a traversal
 /// or a payload): then the row is loaded, batched, by the first field that needs it, so
 /// `children { id }` costs the edge rows and nothing more.
+///
+/// Resolved through [`crate::eager`]: the fields at hand (the id, the row's columns) are
+/// answered without a future each; `NodeObject` below holds the data and every resolver.
 #[derive(Clone)]
-pub struct GraphNode {
+pub struct GraphNode(NodeObject);
+
+/// A `GraphNode`'s data, and its GraphQL fields.
+#[derive(Clone)]
+struct NodeObject {
     id: Uuid,
     project_id: Uuid,
     row: Option<Arc<nodes::Model>>,
+}
+
+crate::eager::eager_object!(GraphNode => NodeObject);
+
+impl crate::eager::Eager for NodeObject {
+    fn eager(&self, name: &str) -> Option<async_graphql::Value> {
+        use async_graphql::InputType;
+        if name == "id" {
+            return Some(gid(IdKind::GraphNode, self.id).to_value());
+        }
+        let row = self.row.as_deref()?;
+        Some(match name {
+            "prompt" => row.prompt.to_value(),
+            "response" => row.response.to_value(),
+            "summary" => row.summary.to_value(),
+            "status" => status_of(row).to_value(),
+            "llmModel" => row.llm_model.to_value(),
+            "llmTokens" => row.llm_tokens.to_value(),
+            "llmCost" => row.llm_cost.to_value(),
+            "version" => row.version.to_value(),
+            "createdAt" => row.created_at.to_utc().to_value(),
+            "updatedAt" => row.updated_at.to_utc().to_value(),
+            _ => return None,
+        })
+    }
+}
+
+/// A node row's status as the API names it.
+fn status_of(row: &nodes::Model) -> NodeStatus {
+    plexus_graph::NodeStatus::parse(&row.status)
+        .unwrap_or(plexus_graph::NodeStatus::Idle)
+        .into()
 }
 
 impl GraphNode {
@@ -76,39 +115,20 @@ impl GraphNode {
 
     /// Wraps a shared row of a node whose project the viewer can see.
     pub fn from_row(row: Arc<nodes::Model>) -> Self {
-        Self {
+        Self(NodeObject {
             id: row.id,
             project_id: row.project_id,
             row: Some(row),
-        }
+        })
     }
 
     /// A live node of a project the viewer can see, known by id only.
     fn reference(id: Uuid, project_id: Uuid) -> Self {
-        Self {
+        Self(NodeObject {
             id,
             project_id,
             row: None,
-        }
-    }
-
-    /// References to the live nodes `ids` of this node's project, in order.
-    fn references(&self, ids: impl IntoIterator<Item = Uuid>) -> Vec<GraphNode> {
-        ids.into_iter()
-            .map(|id| GraphNode::reference(id, self.project_id))
-            .collect()
-    }
-
-    /// The node's row: its own, or loaded (batched with every other reference of this pass).
-    async fn row(&self, ctx: &Context<'_>) -> ApiResult<Arc<nodes::Model>> {
-        match &self.row {
-            Some(row) => Ok(row.clone()),
-            None => loaders(ctx)?
-                .nodes
-                .load_one(self.id)
-                .await?
-                .ok_or_else(|| not_found("node")),
-        }
+        })
     }
 
     /// A node as the actor sees it, or `None` when it or its project is hidden.
@@ -143,9 +163,30 @@ impl GraphNode {
     }
 }
 
+impl NodeObject {
+    /// References to the live nodes `ids` of this node's project, in order.
+    fn references(&self, ids: impl IntoIterator<Item = Uuid>) -> Vec<GraphNode> {
+        ids.into_iter()
+            .map(|id| GraphNode::reference(id, self.project_id))
+            .collect()
+    }
+
+    /// The node's row: its own, or loaded (batched with every other reference of this pass).
+    async fn row(&self, ctx: &Context<'_>) -> ApiResult<Arc<nodes::Model>> {
+        match &self.row {
+            Some(row) => Ok(row.clone()),
+            None => loaders(ctx)?
+                .nodes
+                .load_one(self.id)
+                .await?
+                .ok_or_else(|| not_found("node")),
+        }
+    }
+}
+
 /// A prompt and its generated response on a project's canvas.
-#[Object]
-impl GraphNode {
+#[Object(name = "GraphNode")]
+impl NodeObject {
     /// Global id (`node_…`).
     pub async fn id(&self) -> ID {
         gid(IdKind::GraphNode, self.id)
@@ -204,11 +245,7 @@ impl GraphNode {
     }
     /// Generation status.
     async fn status(&self, ctx: &Context<'_>) -> ApiResult<NodeStatus> {
-        Ok(
-            plexus_graph::NodeStatus::parse(&self.row(ctx).await?.status)
-                .unwrap_or(plexus_graph::NodeStatus::Idle)
-                .into(),
-        )
+        Ok(status_of(&*self.row(ctx).await?))
     }
     /// Position on the canvas.
     async fn position(&self, ctx: &Context<'_>) -> ApiResult<Position> {

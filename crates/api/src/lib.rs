@@ -6,6 +6,7 @@ pub mod common;
 pub mod connection;
 pub mod context;
 pub mod conversations;
+mod eager;
 pub mod error;
 pub mod graph;
 pub mod knowledge;

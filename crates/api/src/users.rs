@@ -14,11 +14,36 @@ use crate::error::ApiResult;
 use crate::ratelimit::{throttled_login, throttled_register};
 
 /// A person with an account.
+///
+/// Resolved through [`crate::eager`]: its public profile fields are answered without a
+/// future each; `UserObject` below holds the data and every resolver.
 #[derive(Clone)]
-pub struct User {
+pub struct User(UserObject);
+
+/// A `User`'s data, and its GraphQL fields.
+#[derive(Clone)]
+struct UserObject {
     model: std::sync::Arc<users::Model>,
     /// The viewer may see this user's private fields (self or site admin).
     private: bool,
+}
+
+crate::eager::eager_object!(User => UserObject);
+
+impl crate::eager::Eager for UserObject {
+    fn eager(&self, name: &str) -> Option<async_graphql::Value> {
+        use async_graphql::InputType;
+        let m = &self.model;
+        Some(match name {
+            "id" => self.global_id().to_value(),
+            "username" => m.username.to_value(),
+            "firstName" => m.first_name.to_value(),
+            "lastName" => m.last_name.to_value(),
+            "displayName" => self.shown_name().to_value(),
+            "avatarUrl" => m.avatar_url.to_value(),
+            _ => return None,
+        })
+    }
 }
 
 impl User {
@@ -26,21 +51,42 @@ impl User {
     pub fn new(model: impl Into<std::sync::Arc<users::Model>>, actor: &Actor) -> Self {
         let model = model.into();
         let private = actor.is_self_or_admin(model.id);
-        Self { model, private }
+        Self(UserObject { model, private })
     }
+}
 
+impl UserObject {
     fn private<T>(&self, value: T) -> Option<T> {
         self.private.then_some(value)
+    }
+
+    fn global_id(&self) -> ID {
+        ID(GlobalId::new(IdKind::User, self.model.id).encode())
+    }
+
+    /// Full name, else username, else "User".
+    fn shown_name(&self) -> String {
+        let m = &self.model;
+        let full = [m.first_name.as_deref(), m.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !full.is_empty() {
+            full
+        } else {
+            m.username.clone().unwrap_or_else(|| "User".into())
+        }
     }
 }
 
 /// A person with an account. Private fields are null unless the viewer is this user or a
 /// site administrator.
-#[Object]
-impl User {
+#[Object(name = "User")]
+impl UserObject {
     /// Global id (`user_…`).
     pub async fn id(&self) -> ID {
-        ID(GlobalId::new(IdKind::User, self.model.id).encode())
+        self.global_id()
     }
     /// Email address, lower-cased (private).
     async fn email(&self) -> Option<&str> {
@@ -60,17 +106,7 @@ impl User {
     }
     /// A name to show: full name, else username, else "User".
     async fn display_name(&self) -> String {
-        let m = &self.model;
-        let full = [m.first_name.as_deref(), m.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        if !full.is_empty() {
-            full
-        } else {
-            m.username.clone().unwrap_or_else(|| "User".into())
-        }
+        self.shown_name()
     }
     /// Picture URL.
     async fn avatar_url(&self) -> Option<&str> {

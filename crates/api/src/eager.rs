@@ -1,0 +1,158 @@
+//! Objects whose selected fields are at hand, resolved without one future per field.
+//!
+//! async-graphql resolves every field of an object as a boxed future collected in a
+//! `FuturesUnordered` (`resolver_utils::resolve_container`): ~4,000 instructions a field,
+//! whether it awaits anything or not, and the fields come out in the order they finished.
+//! A canvas or a dashboard selects thousands of fields, most of them columns of a row already
+//! loaded. [`resolve`] answers those at once, awaits only the fields that have to (relations,
+//! a row not loaded yet, fields with arguments), and keeps the selection's order.
+//!
+//! It handles a selection set of plain fields, each response key once. Anything else
+//! (fragments, custom directives, a key selected twice, whose sub-selections merge) goes
+//! through `resolve_container` as before. `@skip`/`@include` are applied and removed by
+//! async-graphql before execution. Field extensions are not called for eager fields: the
+//! schema registers none (`schema::build_schema`); adding one means leaving this path.
+
+use async_graphql::indexmap::IndexMap;
+use async_graphql::parser::types::Selection;
+use async_graphql::resolver_utils::{ContainerType, resolve_container};
+use async_graphql::{ContextSelectionSet, ServerResult, Value};
+
+/// An object with fields that can be answered without awaiting.
+pub(crate) trait Eager: ContainerType {
+    /// The value of the argument-less field `name` if it is at hand, else `None` (the
+    /// field's resolver runs).
+    fn eager(&self, name: &str) -> Option<Value>;
+}
+
+/// Whether `resolve` handles this selection itself: plain fields only, no key twice.
+fn plain(items: &[async_graphql::Positioned<Selection>]) -> bool {
+    items.iter().enumerate().all(|(i, s)| match &s.node {
+        Selection::Field(f) => {
+            let key = &f.node.response_key().node;
+            f.node.directives.is_empty()
+                && items[..i].iter().all(|p| match &p.node {
+                    Selection::Field(p) => p.node.response_key().node != *key,
+                    _ => true,
+                })
+        }
+        _ => false,
+    })
+}
+
+/// Resolves `root`'s selection: eager fields at once, the others concurrently, the result
+/// in selection order. The same errors as `resolve_container`: a failed field is reported
+/// and left out.
+pub(crate) async fn resolve<T: Eager>(
+    ctx: &ContextSelectionSet<'_>,
+    root: &T,
+) -> ServerResult<Value> {
+    let items = &ctx.item.node.items;
+    if !plain(items) {
+        return resolve_container(ctx, root).await;
+    }
+    let mut map = IndexMap::with_capacity(items.len());
+    let mut later = Vec::new();
+    for s in items {
+        let Selection::Field(field) = &s.node else {
+            continue;
+        };
+        let name = field.node.name.node.as_str();
+        let value = if name == "__typename" {
+            Some(Value::String(root.introspection_type_name().into_owned()))
+        } else if field.node.arguments.is_empty() {
+            root.eager(name)
+        } else {
+            None
+        };
+        let key = field.node.response_key().node.clone();
+        match value {
+            Some(value) => {
+                map.insert(key, value);
+            }
+            None => {
+                later.push((map.len(), ctx.with_field(field)));
+                map.insert(key, Value::Null);
+            }
+        }
+    }
+    if !later.is_empty() {
+        // Boxed, as async-graphql does (`Fields::add_set`): a field of a type that contains
+        // itself (a node's `children`) would otherwise make this future's type infinite.
+        let results = futures_util::future::join_all(later.iter().map(|(_, c)| {
+            let field: futures_util::future::BoxFuture<'_, ServerResult<Option<Value>>> =
+                Box::pin(root.resolve_field(c));
+            field
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for ((i, _), result) in later.iter().zip(results) {
+            match result {
+                Ok(value) => {
+                    if let Some((_, slot)) = map.get_index_mut(*i) {
+                        *slot = value.unwrap_or_default();
+                    }
+                }
+                Err(e) => {
+                    ctx.add_error(e);
+                    failed.push(*i);
+                }
+            }
+        }
+        for i in failed.into_iter().rev() {
+            map.shift_remove_index(i);
+        }
+    }
+    Ok(if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    })
+}
+
+/// Makes `$outer`, a newtype around the `#[Object]` type `$inner`, the GraphQL type that
+/// `$inner` declares, resolved through [`resolve`]; `$inner` implements [`Eager`]. Also
+/// gives `$outer` the `id` method that the `Node` interface calls.
+macro_rules! eager_object {
+    ($outer:ty => $inner:ty) => {
+        impl async_graphql::OutputType for $outer {
+            fn type_name() -> std::borrow::Cow<'static, str> {
+                <$inner as async_graphql::OutputType>::type_name()
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                <$inner as async_graphql::OutputType>::create_type_info(registry)
+            }
+
+            async fn resolve(
+                &self,
+                ctx: &async_graphql::ContextSelectionSet<'_>,
+                _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+            ) -> async_graphql::ServerResult<async_graphql::Value> {
+                $crate::eager::resolve(ctx, &self.0).await
+            }
+        }
+
+        impl async_graphql::ContainerType for $outer {
+            async fn resolve_field(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::ServerResult<Option<async_graphql::Value>> {
+                self.0.resolve_field(ctx).await
+            }
+        }
+
+        impl async_graphql::ObjectType for $outer {}
+
+        impl $outer {
+            /// Global id: the `Node` interface's field, called as `#[Object]` generates it.
+            pub async fn id(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<async_graphql::ID> {
+                self.0.id(ctx).await
+            }
+        }
+    };
+}
+pub(crate) use eager_object;
