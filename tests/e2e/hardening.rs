@@ -412,8 +412,9 @@ db_test!(
         for needle in [
             "plexus_graphql_requests_total{operation=\"Probe\",outcome=\"ok\"} 2",
             "plexus_graphql_requests_total{operation=\"Broken\",outcome=\"GRAPHQL_VALIDATION_FAILED\"} 1",
-            "plexus_graphql_request_duration_seconds_count 3",
-            "plexus_graphql_request_duration_seconds_bucket{le=\"+Inf\"} 3",
+            "plexus_graphql_request_duration_seconds_count{operation=\"Probe\"} 2",
+            "plexus_graphql_request_duration_seconds_bucket{operation=\"Probe\",le=\"+Inf\"} 2",
+            "plexus_graphql_request_duration_seconds_count{operation=\"Broken\"} 1",
             "plexus_graphql_requests_in_flight 0",
             "# TYPE plexus_db_pool_connections gauge",
             "plexus_db_pool_idle_connections ",

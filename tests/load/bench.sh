@@ -56,6 +56,34 @@ cleanup() {
 trap cleanup EXIT
 
 metric() { curl -s -m 5 "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" { n += $2 } END { printf "%d", n }'; }
+# The mix per operation: the server's latency histogram (plexus_graphql_request_duration_seconds,
+# by operation name) before and after, as table rows: operations/s and p50/p99 interpolated
+# within the buckets, as Prometheus' histogram_quantile does (so only as fine as the buckets).
+split_rows() { # before-file after-file seconds backend
+  awk -v secs="$3" -v backend="$4" '
+    function at(q, op,   want, i, lo, prev) {
+      want = q * n[op]; prev = 0; lo = 0
+      for (i = 1; i <= nb; i++) {
+        if (c[op, i] >= want) {
+          if (les[i] == "+Inf") return lo * 1000
+          return (lo + (les[i] - lo) * (c[op, i] > prev ? (want - prev) / (c[op, i] - prev) : 1)) * 1000
+        }
+        prev = c[op, i]; lo = les[i]
+      }
+      return lo * 1000
+    }
+    /^plexus_graphql_request_duration_seconds_bucket/ {
+      match($1, /operation="[^"]*"/); op = substr($1, RSTART + 11, RLENGTH - 12)
+      match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5)
+      if (!(le in idx)) { idx[le] = ++nb; les[nb] = le }
+      v = (FILENAME == ARGV[1]) ? -$2 : $2
+      c[op, idx[le]] += v; if (le == "+Inf") { n[op] += v; ops[op] = 1 }
+    }
+    END {
+      for (op in ops) if (n[op] > 0)
+        printf "| %s | mix: its %s operations | %.1f | ~%.0f | ~%.0f | | | | | |\n", backend, op, n[op] / secs, at(0.5, op), at(0.99, op)
+    }' "$1" "$2" | sort
+}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 
 for backend in $backends; do
@@ -104,12 +132,14 @@ for backend in $backends; do
     export CASE=$c
     timeout $((warm + 30)) wrk -t2 -c"$conns" -d"${warm}s" --timeout 10s -s $here/bench.lua "http://127.0.0.1:$port" >/dev/null 2>&1 || true
     s0=$(metric plexus_db_statements_total); r0=$(metric plexus_graphql_requests_total); c0=$(cpu_ticks)
+    curl -s -m 5 "http://127.0.0.1:$port/metrics" >"$out/metrics-$backend-$c-before.txt"
     echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
     w0=$(date +%s%N)
     timeout $((secs + 60)) wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s $here/bench.lua \
       "http://127.0.0.1:$port" >"$out/wrk-$backend-$c.txt" 2>"$out/wrk-$backend-$c.err" || true
     w1=$(date +%s%N)
     s1=$(metric plexus_db_statements_total); r1=$(metric plexus_graphql_requests_total); c1=$(cpu_ticks)
+    curl -s -m 5 "http://127.0.0.1:$port/metrics" >"$out/metrics-$backend-$c-after.txt"
     hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
     res=$(grep RESULT "$out/wrk-$backend-$c.txt" || echo "RESULT requests=0 errors=? socket_errors=? rps=0 p50_ms=? p99_ms=? p999_ms=?")
     get() { echo "$res" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
@@ -118,6 +148,10 @@ for backend in $backends; do
     errs="$(get errors)+$(get socket_errors)"
     rows+=("| $backend | ${label[$c]} | $(get rps) | $(get p50_ms) | $(get p99_ms) | $(get p999_ms) | $errs | $spr | $cpu% | $hwm |")
     say "$backend $c: ${rows[-1]}"
+    if [ "$c" = mix ]; then
+      while IFS= read -r row; do rows+=("$row"); done < <(split_rows "$out/metrics-$backend-$c-before.txt" \
+        "$out/metrics-$backend-$c-after.txt" "$(awk -v ns=$((w1 - w0)) 'BEGIN { print ns / 1e9 }')" "$backend")
+    fi
     head -3 "$out/wrk-$backend-$c.err" >>"$log" 2>/dev/null || true
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=

@@ -1,5 +1,5 @@
 //! A small Prometheus registry: GraphQL operations by name and outcome, a latency
-//! histogram, in-flight operations, the database pool and the process uptime, rendered in
+//! histogram per operation name, in-flight operations, the database pool and the process uptime, rendered in
 //! the text exposition format at `GET /metrics`.
 //!
 //! SQL statements are counted process-wide (`plexus_db_statements_total`, with their time
@@ -75,12 +75,8 @@ pub struct Metrics {
     started: Instant,
     start_unix: f64,
     in_flight: AtomicI64,
-    /// operation name → count per outcome (`ok`, then `CODES`). Known names only take the
-    /// read lock.
-    requests: RwLock<HashMap<String, Counters>>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
+    /// operation name → its counters. Known names only take the read lock.
+    requests: RwLock<HashMap<String, Operation>>,
 }
 
 impl Default for Metrics {
@@ -89,7 +85,32 @@ impl Default for Metrics {
     }
 }
 
-type Counters = [AtomicU64; CODES.len() + 1];
+/// One operation name's counters: per outcome (`ok`, then `CODES`), and its latency
+/// histogram (cumulative buckets, as exposed).
+#[derive(Debug, Default)]
+struct Operation {
+    outcomes: [AtomicU64; CODES.len() + 1],
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Operation {
+    fn add(&self, outcome: usize, elapsed: Duration) {
+        self.outcomes[outcome].fetch_add(1, Ordering::Relaxed);
+        let secs = elapsed.as_secs_f64();
+        for (bucket, le) in self.buckets.iter().zip(BUCKETS) {
+            if secs <= le {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
 
 /// Counts an operation as in flight until dropped.
 pub struct InFlight<'a>(&'a Metrics);
@@ -141,9 +162,6 @@ impl Metrics {
                 .unwrap_or_default(),
             in_flight: AtomicI64::new(0),
             requests: RwLock::new(HashMap::new()),
-            buckets: Default::default(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
         }
     }
 
@@ -155,17 +173,6 @@ impl Metrics {
 
     /// Records a finished operation.
     pub fn record(&self, operation: Option<&str>, outcome: &'static str, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if secs <= *le {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
         let name = match operation {
             None => "anonymous",
             Some(n) if is_name(n) => n,
@@ -174,8 +181,8 @@ impl Metrics {
         let i = outcome_index(outcome);
         {
             let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(c) = map.get(name) {
-                c[i].fetch_add(1, Ordering::Relaxed);
+            if let Some(op) = map.get(name) {
+                op.add(i, elapsed);
                 return;
             }
         }
@@ -185,46 +192,47 @@ impl Metrics {
         } else {
             name
         };
-        map.entry(key.to_string()).or_default()[i].fetch_add(1, Ordering::Relaxed);
+        map.entry(key.to_string()).or_default().add(i, elapsed);
     }
 
     /// The text exposition; `extra` gauges (name, help, value) are appended.
     pub fn render(&self, db: &DatabaseConnection, extra: &[(&str, &str, f64)]) -> String {
         let mut out = String::with_capacity(4096);
-        out.push_str("# HELP plexus_graphql_requests_total GraphQL operations by operation name and outcome (ok or error code).\n# TYPE plexus_graphql_requests_total counter\n");
         {
             let map = self.requests.read().unwrap_or_else(|p| p.into_inner());
-            let mut rows: Vec<(&str, &str, u64)> = map
-                .iter()
-                .flat_map(|(op, c)| {
-                    c.iter().enumerate().filter_map(move |(i, n)| {
-                        let n = n.load(Ordering::Relaxed);
-                        (n > 0).then_some((op.as_str(), outcome_label(i), n))
-                    })
-                })
-                .collect();
-            rows.sort_unstable();
-            for (op, o, n) in rows {
+            let mut ops: Vec<(&str, &Operation)> =
+                map.iter().map(|(name, op)| (name.as_str(), op)).collect();
+            ops.sort_unstable_by_key(|(name, _)| *name);
+            out.push_str("# HELP plexus_graphql_requests_total GraphQL operations by operation name and outcome (ok or error code).\n# TYPE plexus_graphql_requests_total counter\n");
+            for (name, op) in &ops {
+                for (i, n) in op.outcomes.iter().enumerate() {
+                    let n = n.load(Ordering::Relaxed);
+                    if n > 0 {
+                        let o = outcome_label(i);
+                        let _ = writeln!(
+                            out,
+                            "plexus_graphql_requests_total{{operation=\"{name}\",outcome=\"{o}\"}} {n}"
+                        );
+                    }
+                }
+            }
+            out.push_str("# HELP plexus_graphql_request_duration_seconds Time to answer one GraphQL operation, by operation name.\n# TYPE plexus_graphql_request_duration_seconds histogram\n");
+            for (name, op) in &ops {
+                for (bucket, le) in op.buckets.iter().zip(BUCKETS) {
+                    let _ = writeln!(
+                        out,
+                        "plexus_graphql_request_duration_seconds_bucket{{operation=\"{name}\",le=\"{le}\"}} {}",
+                        bucket.load(Ordering::Relaxed)
+                    );
+                }
+                let count = op.count.load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
-                    "plexus_graphql_requests_total{{operation=\"{op}\",outcome=\"{o}\"}} {n}"
+                    "plexus_graphql_request_duration_seconds_bucket{{operation=\"{name}\",le=\"+Inf\"}} {count}\nplexus_graphql_request_duration_seconds_sum{{operation=\"{name}\"}} {}\nplexus_graphql_request_duration_seconds_count{{operation=\"{name}\"}} {count}",
+                    op.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
                 );
             }
         }
-        out.push_str("# HELP plexus_graphql_request_duration_seconds Time to answer one GraphQL operation.\n# TYPE plexus_graphql_request_duration_seconds histogram\n");
-        for (i, le) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "plexus_graphql_request_duration_seconds_bucket{{le=\"{le}\"}} {}",
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "plexus_graphql_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nplexus_graphql_request_duration_seconds_sum {}\nplexus_graphql_request_duration_seconds_count {count}",
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
         let _ = writeln!(
             out,
             "# HELP plexus_db_statements_total SQL statements run (counted when the pool was opened by `plexus serve`).\n# TYPE plexus_db_statements_total counter\nplexus_db_statements_total {}\n# HELP plexus_db_statements_failed_total SQL statements that returned an error.\n# TYPE plexus_db_statements_failed_total counter\nplexus_db_statements_failed_total {}\n# HELP plexus_db_statement_seconds_total Time spent running SQL statements.\n# TYPE plexus_db_statement_seconds_total counter\nplexus_db_statement_seconds_total {}",
@@ -322,5 +330,23 @@ mod tests {
         for o in ["ok", "RATE_LIMITED", "other"] {
             assert_eq!(outcome_label(outcome_index(o)), o);
         }
+    }
+
+    #[test]
+    fn latency_is_kept_per_operation() {
+        let m = Metrics::new();
+        m.record(Some("Fast"), "ok", Duration::from_millis(1));
+        m.record(Some("Slow"), "ok", Duration::from_millis(2_000));
+        m.record(Some("Slow"), "TIMEOUT", Duration::from_secs(60));
+        let map = m.requests.read().unwrap_or_else(|p| p.into_inner());
+        let bucket = |op: &str, le: f64| {
+            let i = BUCKETS.iter().position(|b| *b == le).unwrap_or(usize::MAX);
+            map[op].buckets[i].load(Ordering::Relaxed)
+        };
+        assert_eq!((bucket("Fast", 0.005), bucket("Fast", 30.0)), (1, 1));
+        assert_eq!((bucket("Slow", 1.0), bucket("Slow", 2.5)), (0, 1));
+        assert_eq!(bucket("Slow", 30.0), 1, "a minute is past every bucket");
+        assert_eq!(map["Slow"].count.load(Ordering::Relaxed), 2);
+        assert_eq!(map["Slow"].sum_micros.load(Ordering::Relaxed), 62_000_000);
     }
 }
