@@ -8,7 +8,7 @@
 #
 # usage: tests/load/bench.sh [sqlite] [postgres]        (default: both)
 # env:   BENCH_SCALE (1), BENCH_SECONDS per case (10), BENCH_WARMUP seconds (2),
-#        BENCH_CONNECTIONS (32), BENCH_CASES ("a b c d e f mix"), TEST_POSTGRES_URL
+#        BENCH_CONNECTIONS (32), BENCH_CASES ("a b c d f mix e"), TEST_POSTGRES_URL
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/load
@@ -16,7 +16,9 @@ scale=${BENCH_SCALE:-1}
 secs=${BENCH_SECONDS:-10}
 warm=${BENCH_WARMUP:-2}
 conns=${BENCH_CONNECTIONS:-32}
-cases=${BENCH_CASES:-a b c d e f mix}
+# (e) last: its ~10,000 new nodes hang under the canvas's first 100 nodes, so every read
+# after it returns thousands more `children` ids (the mix ran 3.4x slower behind it).
+cases=${BENCH_CASES:-a b c d f mix e}
 pg_url=${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 backends=${*:-sqlite postgres}
 out=target/bench
