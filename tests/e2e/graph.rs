@@ -794,7 +794,8 @@ db_test!(node_fields_read_alike_on_every_path, |app| async move {
     let fields = |user: &str| {
         format!(
             "__typename id prompt response summary status version llmModel llmTokens llmCost \
-             createdAt updatedAt position {{ x y }} parents {{ id }} createdBy {{ {user} }} \
+             createdAt updatedAt position {{ y __typename x }} at: position {{ x }} \
+             parents {{ id }} createdBy {{ {user} }} \
              project {{ id }} same: prompt"
         )
     };
@@ -816,6 +817,11 @@ db_test!(node_fields_read_alike_on_every_path, |app| async move {
     assert!(a["errors"].is_null(), "{a}");
     assert_eq!(a["data"]["graphNode"]["prompt"], "child");
     assert_eq!(a["data"]["graphNode"]["same"], "child");
+    assert_eq!(
+        a["data"]["graphNode"]["position"],
+        json!({ "x": 1.5, "y": -2.0, "__typename": "Position" })
+    );
+    assert_eq!(a["data"]["graphNode"]["at"], json!({ "x": 1.5 }));
     assert_eq!(a["data"]["graphNode"]["status"], "IDLE");
     assert_eq!(a["data"]["graphNode"]["__typename"], "GraphNode");
     assert_eq!(a["data"]["graphNode"]["parents"][0]["id"], root.as_str());

@@ -4,8 +4,9 @@
 //! `FuturesUnordered` (`resolver_utils::resolve_container`): ~4,000 instructions a field,
 //! whether it awaits anything or not, and the fields come out in the order they finished.
 //! A canvas or a dashboard selects thousands of fields, most of them columns of a row already
-//! loaded. [`resolve`] answers those at once, awaits only the fields that have to (relations,
-//! a row not loaded yet, fields with arguments), and keeps the selection's order.
+//! loaded. [`resolve`] answers those at once (a small sub-object such as a node's
+//! `position` too, through [`object`]), awaits only the fields that have to (relations, a
+//! row not loaded yet, fields with arguments), and keeps the selection's order.
 //!
 //! It handles a selection set of plain fields, each response key once. Anything else
 //! (fragments, custom directives, a key selected twice, whose sub-selections merge) goes
@@ -14,15 +15,48 @@
 //! schema registers none (`schema::build_schema`); adding one means leaving this path.
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::Selection;
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
 use async_graphql::{ContextSelectionSet, ServerResult, Value};
 
 /// An object with fields that can be answered without awaiting.
 pub(crate) trait Eager: ContainerType {
-    /// The value of the argument-less field `name` if it is at hand, else `None` (the
-    /// field's resolver runs).
-    fn eager(&self, name: &str) -> Option<Value>;
+    /// The value of the argument-less `field` if it is at hand, else `None` (the field's
+    /// resolver runs). An object-valued field can answer through [`object`].
+    fn eager(&self, field: &Field) -> Option<Value>;
+}
+
+/// The value of a sub-object whose fields are all at hand: `value(name)` for each field of
+/// a plain `selection` (`__typename` is `type_name`), in selection order; `None` when the
+/// selection is not plain or a field is not at hand, and the usual path resolves it.
+pub(crate) fn object(
+    selection: &SelectionSet,
+    type_name: &str,
+    value: impl Fn(&str) -> Option<Value>,
+) -> Option<Value> {
+    if !plain(&selection.items) {
+        return None;
+    }
+    let mut map = IndexMap::with_capacity(selection.items.len());
+    for s in &selection.items {
+        let Selection::Field(field) = &s.node else {
+            return None;
+        };
+        let name = field.node.name.node.as_str();
+        let v = if name == "__typename" {
+            Value::String(type_name.to_owned())
+        } else if field.node.arguments.is_empty() {
+            value(name)?
+        } else {
+            return None;
+        };
+        map.insert(field.node.response_key().node.clone(), v);
+    }
+    Some(if map.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(map)
+    })
 }
 
 /// Whether `resolve` handles this selection itself: plain fields only, no key twice.
@@ -61,7 +95,7 @@ pub(crate) async fn resolve<T: Eager>(
         let value = if name == "__typename" {
             Some(Value::String(root.introspection_type_name().into_owned()))
         } else if field.node.arguments.is_empty() {
-            root.eager(name)
+            root.eager(&field.node)
         } else {
             None
         };

@@ -78,8 +78,9 @@ struct NodeObject {
 crate::eager::eager_object!(GraphNode => NodeObject);
 
 impl crate::eager::Eager for NodeObject {
-    fn eager(&self, name: &str) -> Option<async_graphql::Value> {
-        use async_graphql::InputType;
+    fn eager(&self, field: &async_graphql::parser::types::Field) -> Option<async_graphql::Value> {
+        use async_graphql::{InputType, OutputType};
+        let name = field.name.node.as_str();
         if name == "id" {
             return Some(gid(IdKind::GraphNode, self.id).to_value());
         }
@@ -95,6 +96,15 @@ impl crate::eager::Eager for NodeObject {
             "version" => row.version.to_value(),
             "createdAt" => row.created_at.to_utc().to_value(),
             "updatedAt" => row.updated_at.to_utc().to_value(),
+            "position" => {
+                let p = Position::from_json(&row.position);
+                let type_name = Position::type_name();
+                return crate::eager::object(&field.selection_set.node, &type_name, |n| match n {
+                    "x" => Some(p.x.to_value()),
+                    "y" => Some(p.y.to_value()),
+                    _ => None,
+                });
+            }
             _ => return None,
         })
     }

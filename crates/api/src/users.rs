@@ -31,10 +31,10 @@ struct UserObject {
 crate::eager::eager_object!(User => UserObject);
 
 impl crate::eager::Eager for UserObject {
-    fn eager(&self, name: &str) -> Option<async_graphql::Value> {
+    fn eager(&self, field: &async_graphql::parser::types::Field) -> Option<async_graphql::Value> {
         use async_graphql::InputType;
         let m = &self.model;
-        Some(match name {
+        Some(match field.name.node.as_str() {
             "id" => self.global_id().to_value(),
             "username" => m.username.to_value(),
             "firstName" => m.first_name.to_value(),
