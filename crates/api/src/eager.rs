@@ -17,7 +17,7 @@
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::resolver_utils::{ContainerType, resolve_container};
-use async_graphql::{ContextSelectionSet, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, Name, ServerResult, Value};
 
 /// An object with fields that can be answered without awaiting.
 pub(crate) trait Eager: ContainerType {
@@ -42,21 +42,35 @@ pub(crate) fn object(
         let Selection::Field(field) = &s.node else {
             return None;
         };
-        let name = field.node.name.node.as_str();
-        let v = if name == "__typename" {
-            Value::String(type_name.to_owned())
-        } else if field.node.arguments.is_empty() {
-            value(name)?
-        } else {
-            return None;
-        };
+        let v = at_hand(&field.node, type_name, |f| value(f.name.node.as_str()))?;
         map.insert(field.node.response_key().node.clone(), v);
     }
-    Some(if map.is_empty() {
+    Some(object_value(map))
+}
+
+/// A selected field's value when it needs no resolver: `__typename`, or what `value` has
+/// for an argument-less field.
+fn at_hand(
+    field: &Field,
+    type_name: &str,
+    value: impl FnOnce(&Field) -> Option<Value>,
+) -> Option<Value> {
+    if field.name.node == "__typename" {
+        Some(Value::String(type_name.to_owned()))
+    } else if field.arguments.is_empty() {
+        value(field)
+    } else {
+        None
+    }
+}
+
+/// An object's answer, as `resolve_container` gives it: null when no field is left.
+fn object_value(map: IndexMap<Name, Value>) -> Value {
+    if map.is_empty() {
         Value::Null
     } else {
         Value::Object(map)
-    })
+    }
 }
 
 /// Whether `resolve` handles this selection itself: plain fields only, no key twice.
@@ -85,20 +99,14 @@ pub(crate) async fn resolve<T: Eager>(
     if !plain(items) {
         return resolve_container(ctx, root).await;
     }
+    let type_name = root.introspection_type_name();
     let mut map = IndexMap::with_capacity(items.len());
     let mut later = Vec::new();
     for s in items {
         let Selection::Field(field) = &s.node else {
             continue;
         };
-        let name = field.node.name.node.as_str();
-        let value = if name == "__typename" {
-            Some(Value::String(root.introspection_type_name().into_owned()))
-        } else if field.node.arguments.is_empty() {
-            root.eager(&field.node)
-        } else {
-            None
-        };
+        let value = at_hand(&field.node, &type_name, |f| root.eager(f));
         let key = field.node.response_key().node.clone();
         match value {
             Some(value) => {
@@ -137,11 +145,7 @@ pub(crate) async fn resolve<T: Eager>(
             map.shift_remove_index(i);
         }
     }
-    Ok(if map.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(map)
-    })
+    Ok(object_value(map))
 }
 
 /// Makes `$outer`, a newtype around the `#[Object]` type `$inner`, the GraphQL type that
