@@ -9,6 +9,7 @@ mod m20261122_000003_agents;
 mod m20261122_000004_conversations;
 mod m20261201_000005_media;
 mod m20261201_000006_document_search;
+mod m20261203_000007_deleted_nodes_index;
 mod util;
 
 /// Every migration, in order.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_conversations::Migration),
             Box::new(m20261201_000005_media::Migration),
             Box::new(m20261201_000006_document_search::Migration),
+            Box::new(m20261203_000007_deleted_nodes_index::Migration),
         ]
     }
 }

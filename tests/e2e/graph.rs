@@ -743,6 +743,33 @@ db_test!(positional_reads_match_reads_by_name, |app| async move {
     );
     assert_eq!(read_all::<nodes::Model>(&reordered, "").unwrap(), by_name);
 
+    // A column of another type than its field's is an error, even when the first row,
+    // whose reads check the types for the rest, holds NULL there (PostgreSQL checks the
+    // column's type, so the fast path is not taken; SQLite checks every value).
+    let fields = <nodes::Model as plexus_core::row::Positional>::FIELDS;
+    let columns: Vec<String> = fields
+        .iter()
+        .map(|f| match *f {
+            "response" => "llm_tokens AS response".to_owned(),
+            f => f.to_owned(),
+        })
+        .collect();
+    let mistyped = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            backend,
+            format!(
+                "SELECT {} FROM nodes ORDER BY (llm_tokens IS NOT NULL), id",
+                columns.join(", ")
+            ),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(mistyped.len(), 2);
+    if backend == sea_orm::DbBackend::Postgres {
+        assert_eq!(Layout::of::<nodes::Model>(&mistyped[0], ""), Layout::ByName);
+    }
+    assert!(read_all::<nodes::Model>(&mistyped, "").is_err());
+
     // A join names each side's columns with a prefix; each is found at its offset.
     let joined = db
         .query_all_raw(
