@@ -862,6 +862,37 @@ db_test!(node_fields_read_alike_on_every_path, |app| async move {
         c["data"]["graphNode"]["children"][0]
     );
 
+    // A list of references selecting only what is at hand is answered at once; with a
+    // fragment or a field to load it goes item by item. Same items, same order.
+    let second = node(&app, &t, &p, "second", &[&root]).await;
+    let lists = app
+        .gql(
+            "query($id: ID!) { graphNode(id: $id) { \
+               at: children { __typename id again: id } \
+               spread: children { ... on GraphNode { __typename id again: id } } \
+               loaded: children { __typename id again: id prompt } } }",
+            json!({ "id": root }),
+            Some(&t),
+        )
+        .await;
+    assert!(lists["errors"].is_null(), "{lists}");
+    let at = &lists["data"]["graphNode"]["at"];
+    assert_eq!(
+        *at,
+        json!([
+            { "__typename": "GraphNode", "id": child, "again": child },
+            { "__typename": "GraphNode", "id": second, "again": second },
+        ])
+    );
+    assert_eq!(*at, lists["data"]["graphNode"]["spread"]);
+    let loaded = lists["data"]["graphNode"]["loaded"].as_array().unwrap();
+    assert_eq!(loaded[1]["prompt"], "second");
+    let mut trimmed = lists["data"]["graphNode"]["loaded"].clone();
+    for item in trimmed.as_array_mut().unwrap() {
+        item.as_object_mut().unwrap().remove("prompt");
+    }
+    assert_eq!(*at, trimmed);
+
     // The eager path keeps the selection's order (async-graphql's own follows completion).
     let text = app
         .http

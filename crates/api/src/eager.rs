@@ -16,8 +16,8 @@
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
-use async_graphql::resolver_utils::{ContainerType, resolve_container};
-use async_graphql::{ContextSelectionSet, Name, ServerResult, Value};
+use async_graphql::resolver_utils::{ContainerType, resolve_container, resolve_list};
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 
 /// An object with fields that can be answered without awaiting.
 pub(crate) trait Eager: ContainerType {
@@ -34,6 +34,16 @@ pub(crate) fn object(
     type_name: &str,
     value: impl Fn(&str) -> Option<Value>,
 ) -> Option<Value> {
+    all_at_hand(selection, type_name, |f| value(f.name.node.as_str()))
+}
+
+/// `value(field)` for every field of a plain `selection`, as an object in selection
+/// order; `None` when the selection is not plain or a field is not at hand.
+fn all_at_hand(
+    selection: &SelectionSet,
+    type_name: &str,
+    value: impl Fn(&Field) -> Option<Value>,
+) -> Option<Value> {
     if !plain(&selection.items) {
         return None;
     }
@@ -42,10 +52,47 @@ pub(crate) fn object(
         let Selection::Field(field) = &s.node else {
             return None;
         };
-        let v = at_hand(&field.node, type_name, |f| value(f.name.node.as_str()))?;
+        let v = at_hand(&field.node, type_name, &value)?;
         map.insert(field.node.response_key().node.clone(), v);
     }
     Some(object_value(map))
+}
+
+/// An eager object answered whole, without a future, when its whole selection is at hand.
+pub(crate) trait AtOnce {
+    /// The object's value for `selection`, or `None` when a field has to be resolved.
+    fn at_once(&self, selection: &SelectionSet) -> Option<Value>;
+}
+
+/// A list of eager objects (`[T!]!` in the schema, as a `Vec<T>`). When every item's
+/// selection is at hand, as for a list of references selecting `id`, the list is answered
+/// at once; otherwise item by item, as async-graphql resolves a `Vec` (one future each).
+pub(crate) struct List<T>(pub Vec<T>);
+
+impl<T: OutputType + AtOnce> OutputType for List<T> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<T> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<T> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<T> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let selection = &ctx.item.node;
+        match self.0.iter().map(|item| item.at_once(selection)).collect() {
+            Some(items) => Ok(Value::List(items)),
+            None => resolve_list(ctx, field, &self.0, Some(self.0.len())).await,
+        }
+    }
 }
 
 /// A selected field's value when it needs no resolver: `__typename`, or what `value` has
@@ -85,6 +132,13 @@ fn plain(items: &[async_graphql::Positioned<Selection>]) -> bool {
                 })
         }
         _ => false,
+    })
+}
+
+/// `root`'s value when every field of its plain `selection` is at hand ([`AtOnce`]).
+pub(crate) fn whole<T: Eager>(selection: &SelectionSet, root: &T) -> Option<Value> {
+    all_at_hand(selection, &root.introspection_type_name(), |f| {
+        root.eager(f)
     })
 }
 
@@ -181,6 +235,15 @@ macro_rules! eager_object {
         }
 
         impl async_graphql::ObjectType for $outer {}
+
+        impl $crate::eager::AtOnce for $outer {
+            fn at_once(
+                &self,
+                selection: &async_graphql::parser::types::SelectionSet,
+            ) -> Option<async_graphql::Value> {
+                $crate::eager::whole(selection, &self.0)
+            }
+        }
 
         impl $outer {
             /// Global id: the `Node` interface's field, called as `#[Object]` generates it.

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::common::{Position, PositionInput, gid, not_found, uuid_of};
 use crate::context::{actor, loaders, publish, state};
+use crate::eager::List;
 use crate::error::ApiResult;
 use crate::projects::{DeletePayload, Project};
 use crate::users::{User, patch};
@@ -174,11 +175,14 @@ impl GraphNode {
 }
 
 impl NodeObject {
-    /// References to the live nodes `ids` of this node's project, in order.
-    fn references(&self, ids: impl IntoIterator<Item = Uuid>) -> Vec<GraphNode> {
-        ids.into_iter()
-            .map(|id| GraphNode::reference(id, self.project_id))
-            .collect()
+    /// References to the live nodes `ids` of this node's project, in order (answered at
+    /// once when only their ids are selected).
+    fn references(&self, ids: impl IntoIterator<Item = Uuid>) -> List<GraphNode> {
+        List(
+            ids.into_iter()
+                .map(|id| GraphNode::reference(id, self.project_id))
+                .collect(),
+        )
     }
 
     /// The node's row: its own, or loaded (batched with every other reference of this pass).
@@ -302,7 +306,7 @@ impl NodeObject {
         Ok(self.row(ctx).await?.updated_at.to_utc())
     }
     /// Direct parents (sources of incoming edges).
-    async fn parents(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+    async fn parents(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let ids = loaders(ctx)?
             .parents
             .load_one(self.id)
@@ -311,7 +315,7 @@ impl NodeObject {
         Ok(self.references(ids))
     }
     /// Direct children (targets of outgoing edges).
-    async fn children(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+    async fn children(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let ids = loaders(ctx)?
             .children
             .load_one(self.id)
@@ -321,7 +325,7 @@ impl NodeObject {
     }
     /// Every node this one depends on, roots first, each after its own ancestors: the
     /// conversation context of this prompt.
-    async fn ancestors(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+    async fn ancestors(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let dag = loaders(ctx)?
             .dags
             .load_one(self.project_id)
@@ -330,7 +334,7 @@ impl NodeObject {
         Ok(self.references(dag.ancestors(self.id)))
     }
     /// Every node that depends on this one, nearest first.
-    async fn descendants(&self, ctx: &Context<'_>) -> ApiResult<Vec<GraphNode>> {
+    async fn descendants(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let dag = loaders(ctx)?
             .dags
             .load_one(self.project_id)
