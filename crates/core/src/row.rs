@@ -9,8 +9,8 @@
 //! reads, so a positional read always returns what a by-name read would.
 //!
 //! On PostgreSQL a column's type is the same in every row of a result (the row
-//! description gives it once), so the first row's read checks each column's type against
-//! its field's, and the other rows decode without sqlx's per-value check (three type
+//! description gives it once), so the layout check compares each column's type with its
+//! field's once, and the rows decode without sqlx's per-value check (three type
 //! comparisons per text column: 7% of a dashboard request). SQLite types each value on
 //! its own, so there every value is checked.
 
@@ -23,8 +23,14 @@ use sea_orm::{
 /// A column value either driver decodes (the types sea-orm models hold).
 pub trait Value: Sized {
     /// Decodes column `index` of `row`. With `checked` false, a PostgreSQL column's type
-    /// is taken as already checked against `Self` (by an earlier row of the same result).
+    /// is taken as already found to [`fit`](Value::fits) (every row of a result has the
+    /// same column types).
     fn read(row: &QueryResult, index: usize, checked: bool) -> Result<Self, DbErr>;
+
+    /// Whether column `index` of `row` has a type that `Self` decodes: on PostgreSQL the
+    /// column's type (so a NULL is no exception); SQLite types each value, and its reads
+    /// check each one, so there it is true.
+    fn fits(row: &QueryResult, index: usize) -> bool;
 }
 
 impl<T> Value for T
@@ -33,16 +39,10 @@ where
 {
     fn read(row: &QueryResult, index: usize, checked: bool) -> Result<Self, DbErr> {
         let read = if let Some(row) = row.try_as_pg_row() {
-            // The column's type, not the value's: a NULL in the checked row is no check.
-            let ty = row.try_column(index).map(|c| c.type_info());
-            match ty {
-                Ok(ty) if checked && !<T as Type<Postgres>>::compatible(ty) => {
-                    return Err(DbErr::Type(format!(
-                        "column {index} is {ty}, which {} does not decode",
-                        std::any::type_name::<T>()
-                    )));
-                }
-                _ => row.try_get_unchecked(index),
+            if checked {
+                row.try_get(index)
+            } else {
+                row.try_get_unchecked(index)
             }
         } else if let Some(row) = row.try_as_sqlite_row() {
             row.try_get(index)
@@ -51,32 +51,38 @@ where
         };
         read.map_err(|e| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(e))))
     }
+
+    fn fits(row: &QueryResult, index: usize) -> bool {
+        match row.try_as_pg_row() {
+            Some(row) => row
+                .try_column(index)
+                .is_ok_and(|c| <T as Type<Postgres>>::compatible(c.type_info())),
+            None => true,
+        }
+    }
 }
 
-/// Whether every column of `row` from `at` on has a type that `T`s decode: on PostgreSQL
-/// each column's type against its field's; SQLite checks each value as it is read.
-fn types_fit<M: Positional>(row: &QueryResult, at: usize) -> bool {
-    M::read(&mut Columns {
-        row,
-        next: at,
-        checked: true,
-    })
-    .is_ok()
-}
-
-/// The next columns of one row, read in order.
+/// The next columns of one row, read in order, of a result whose column types were found
+/// to fit (see [`Layout::of`]).
 pub struct Columns<'r> {
     row: &'r QueryResult,
     next: usize,
-    checked: bool,
 }
 
 impl Columns<'_> {
     /// Reads the next column.
     pub fn get<T: Value>(&mut self) -> Result<T, DbErr> {
-        let value = T::read(self.row, self.next, self.checked);
+        let value = T::read(self.row, self.next, false);
         self.next += 1;
         value
+    }
+
+    /// Whether the next column [fits](Value::fits) the field that `field` picks out of an
+    /// `M` (which names the field's type without reading anything).
+    pub fn fits<M, T: Value>(&mut self, _field: impl Fn(&M) -> &T) -> bool {
+        let fits = T::fits(self.row, self.next);
+        self.next += 1;
+        fits
     }
 }
 
@@ -88,6 +94,9 @@ pub trait Positional: FromQueryResult {
 
     /// Reads the model from the next columns.
     fn read(columns: &mut Columns<'_>) -> Result<Self, DbErr>;
+
+    /// Whether the next columns' types fit the model's fields ([`Value::fits`]).
+    fn fits(columns: &mut Columns<'_>) -> bool;
 }
 
 /// Where a result's columns hold `M`'s fields, each named `{prefix}{field}`, in order.
@@ -101,8 +110,8 @@ pub enum Layout {
 
 impl Layout {
     /// The layout of `row`'s columns (every row of one result has the same), for reading
-    /// the rows of `row`'s result: positional only when `row` reads by position with
-    /// every type checked, so the other rows skip PostgreSQL's per-value type checks.
+    /// the rows of `row`'s result: positional only when the columns' names and types fit
+    /// the model's fields, so its reads skip PostgreSQL's per-value type checks.
     pub fn of<M: Positional>(row: &QueryResult, prefix: &str) -> Self {
         let names = row.column_names();
         let named = |name: &str, field: &str| {
@@ -121,7 +130,7 @@ impl Layout {
                 .iter()
                 .zip(M::FIELDS)
                 .all(|(name, field)| named(name, field));
-        if fits && types_fit::<M>(row, at) {
+        if fits && M::fits(&mut Columns { row, next: at }) {
             Self::At(at)
         } else {
             Self::ByName
@@ -137,11 +146,7 @@ impl Layout {
     /// Reads one `M` from `row`.
     pub fn read<M: Positional>(self, row: &QueryResult, prefix: &str) -> Result<M, DbErr> {
         match self {
-            Self::At(next) => M::read(&mut Columns {
-                row,
-                next,
-                checked: false,
-            }),
+            Self::At(next) => M::read(&mut Columns { row, next }),
             Self::ByName => M::from_query_result(row, prefix),
         }
     }
@@ -154,11 +159,11 @@ pub fn read_all<M: Positional>(rows: &[QueryResult], prefix: &str) -> Result<Vec
 }
 
 /// Reads every row of a result as the pair of its first two columns (on PostgreSQL the
-/// types are checked on the first row only, as for models).
+/// column types are checked once, as for models).
 pub fn pairs<A: Value, B: Value>(rows: &[QueryResult]) -> Result<Vec<(A, B)>, DbErr> {
+    let checked = !rows.first().is_some_and(|r| A::fits(r, 0) && B::fits(r, 1));
     rows.iter()
-        .enumerate()
-        .map(|(i, row)| Ok((A::read(row, 0, i == 0)?, B::read(row, 1, i == 0)?)))
+        .map(|row| Ok((A::read(row, 0, checked)?, B::read(row, 1, checked)?)))
         .collect()
 }
 
@@ -186,6 +191,10 @@ macro_rules! positional {
                 columns: &mut $crate::row::Columns<'_>,
             ) -> Result<Self, sea_orm::DbErr> {
                 Ok(Self { $($field: columns.get()?),+ })
+            }
+
+            fn fits(columns: &mut $crate::row::Columns<'_>) -> bool {
+                $(columns.fits(|m: &Self| &m.$field))&&+
             }
         }
     };
