@@ -102,7 +102,8 @@ pub trait Positional: FromQueryResult {
 /// Where a result's columns hold `M`'s fields, each named `{prefix}{field}`, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layout {
-    /// Consecutively from this index: read by position.
+    /// Consecutively from this index, with types that fit (as [`Layout::of`] finds): read
+    /// by position, PostgreSQL values unchecked.
     At(usize),
     /// Some other way: read by name.
     ByName,
