@@ -25,7 +25,7 @@ async fn every_type_and_field_has_a_description() {
         fields(includeDeprecated: true) { name description args { name description } }
         inputFields { name description }
         enumValues(includeDeprecated: true) { name description } } } }"#;
-    let resp = schema.execute(q).await;
+    let resp = schema.execute(q.into()).await;
     assert!(resp.errors.is_empty(), "{:?}", resp.errors);
     let v: Value = resp.data.into_json().unwrap();
     let builtin = ["String", "Int", "Float", "Boolean", "ID"];

@@ -1,6 +1,10 @@
 //! Building the schema: merged roots, limits, and the SDL export.
 
-use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
+use async_graphql::{
+    MergedObject, MergedSubscription, Request, Response, SDLExportOptions, Schema,
+};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{BoxStream, StreamExt as _};
 
 use crate::agents::{AgentsMutation, AgentsQuery};
 use crate::context::ApiState;
@@ -44,8 +48,31 @@ pub struct Mutation(
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(crate::subscriptions::ProjectsSubscription);
 
-/// The Plexus schema.
-pub type PlexusSchema = Schema<Query, Mutation, Subscription>;
+/// The Plexus schema, run only through [`PlexusSchema::execute`] and
+/// [`PlexusSchema::execute_stream`].
+///
+/// Executing a `Schema<Query, Mutation, Subscription>` instantiates the resolver tree of
+/// every type (async-graphql's generic containers, lists, loaders) in the crate that calls
+/// it, and rustc inlines the small generated resolvers across crates, so the server used
+/// to compile that whole tree a second time (115 container instantiations, 3.5 M lines of
+/// LLVM IR; the longest unit of a release build). These two methods are neither generic
+/// nor inlinable: the tree is compiled once, here, and callers only poll a boxed future.
+#[derive(Clone)]
+pub struct PlexusSchema(Schema<Query, Mutation, Subscription>);
+
+impl PlexusSchema {
+    /// Runs a query or mutation.
+    #[inline(never)]
+    pub fn execute(&self, request: Request) -> BoxFuture<'_, Response> {
+        Box::pin(self.0.execute(request))
+    }
+
+    /// Runs any operation, subscriptions included, as a stream of responses.
+    #[inline(never)]
+    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        self.0.execute_stream(request).boxed()
+    }
+}
 
 /// Limits applied to every operation before execution.
 #[derive(Debug, Clone, Copy)]
@@ -74,12 +101,12 @@ pub fn build_schema(state: ApiState, opts: SchemaOptions) -> PlexusSchema {
     if !opts.introspection {
         b = b.disable_introspection();
     }
-    b.finish()
+    PlexusSchema(b.finish())
 }
 
 /// The schema's SDL, sorted so that diffs are stable (`schema.graphql`).
 pub fn sdl() -> String {
-    sdl_schema().sdl_with_options(
+    sdl_schema().0.sdl_with_options(
         SDLExportOptions::new()
             .sorted_fields()
             .sorted_arguments()
@@ -89,10 +116,12 @@ pub fn sdl() -> String {
 
 /// The schema without services: enough to print or introspect it, not to run operations.
 pub fn sdl_schema() -> PlexusSchema {
-    Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
+    PlexusSchema(
+        Schema::build(
+            Query::default(),
+            Mutation::default(),
+            Subscription::default(),
+        )
+        .finish(),
     )
-    .finish()
 }
