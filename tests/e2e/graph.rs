@@ -923,3 +923,102 @@ db_test!(node_fields_read_alike_on_every_path, |app| async move {
         "selection order: {text}"
     );
 });
+
+db_test!(
+    pages_answered_together_read_alike_item_by_item,
+    |app| async move {
+        // A page of nodes is answered together when its selection allows (`eager::all`): each
+        // relation loaded once for the page, no future per node. Whatever the path — together,
+        // item by item (a fragment), or together with a fallback further down (`prompt` of a
+        // reference) — the answer is the same, in selection order, for the same statements.
+        let (t, me) = user(&app, "pages").await;
+        let p = project(&app, &t, "Pages", false).await;
+        let a = node(&app, &t, &p, "a", &[]).await;
+        let b = node(&app, &t, &p, "b", &[&a]).await;
+        let c = node(&app, &t, &p, "c", &[&a, &b]).await;
+        let fields = "__typename id status children { __typename id } parents { id } \
+                  createdBy { id username displayName } again: id";
+        let edge = |node: &str| format!("__typename cursor node {{ {node} }}");
+        let query = |edges: &str, nodes: &str| {
+            format!(
+                "query($id: ID!) {{ project(id: $id) {{ nodes(first: 10) {{ \
+               edges {{ {edges} }} nodes {{ {nodes} }} }} }} }}"
+            )
+        };
+        let together = query(&edge(fields), fields);
+        let spread = query(
+            &format!("... on GraphNodeEdge {{ {} }}", edge(fields)),
+            &format!("... on GraphNode {{ {fields} }}"),
+        );
+        let inner = query(
+            &edge(&format!("... on GraphNode {{ {fields} }}")),
+            &format!("{fields} deep: children {{ id prompt }}"),
+        );
+        app.gql(&together, json!({ "id": p }), Some(&t)).await;
+        let (x, n_together) = app
+            .gql_counted_min(&together, json!({ "id": p }), Some(&t))
+            .await;
+        let (y, n_spread) = app
+            .gql_counted_min(&spread, json!({ "id": p }), Some(&t))
+            .await;
+        let z = app.gql(&inner, json!({ "id": p }), Some(&t)).await;
+        assert!(x["errors"].is_null(), "{x}");
+        let page = &x["data"]["project"]["nodes"];
+        let edges = page["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 3);
+        assert_eq!(edges[0]["__typename"], "GraphNodeEdge");
+        assert!(edges[0]["cursor"].is_string(), "{x}");
+        assert_eq!(edges[0]["node"]["id"], a.as_str());
+        assert_eq!(edges[0]["node"]["again"], a.as_str());
+        assert_eq!(ids(&edges[0]["node"]["children"]), [b.as_str(), c.as_str()]);
+        assert_eq!(edges[0]["node"]["children"][1]["__typename"], "GraphNode");
+        assert_eq!(ids(&edges[2]["node"]["parents"]), [a.as_str(), b.as_str()]);
+        assert_eq!(edges[1]["node"]["createdBy"]["id"], me.as_str());
+        assert!(
+            edges[1]["node"]["createdBy"]["displayName"].is_string(),
+            "{x}"
+        );
+        assert_eq!(page["nodes"][2], edges[2]["node"]);
+        assert_eq!(x, y, "item by item");
+        assert!(z["errors"].is_null(), "{z}");
+        let zpage = &z["data"]["project"]["nodes"];
+        assert_eq!(zpage["edges"], page["edges"], "fragment inside");
+        assert_eq!(zpage["nodes"][0]["deep"][1]["prompt"], "c", "{z}");
+        assert_eq!(zpage["nodes"][1]["children"], page["nodes"][1]["children"]);
+        assert_eq!(
+            n_together, n_spread,
+            "same statements together and item by item ({:?})",
+            app.backend
+        );
+
+        // Together, the answer keeps the selection's order (item by item it follows completion).
+        let text = app
+            .http
+            .post(app.url("/graphql"))
+            .bearer_auth(&t)
+            .json(&json!({ "query": together, "variables": { "id": p } }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let first = &text[..text.find("\"again\"").unwrap()];
+        let at: Vec<usize> = [
+            "\"__typename\":\"GraphNodeEdge\"",
+            "\"cursor\"",
+            "\"node\"",
+            "\"status\"",
+            "\"children\"",
+            "\"parents\"",
+            "\"createdBy\"",
+        ]
+        .iter()
+        .map(|k| first.find(k).unwrap_or_else(|| panic!("{k} in {text}")))
+        .collect();
+        assert!(
+            at.windows(2).all(|w| w[0] < w[1]),
+            "selection order: {text}"
+        );
+    }
+);

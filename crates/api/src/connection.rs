@@ -1,7 +1,13 @@
 //! Relay connections: `edges { cursor node }`, `nodes`, `pageInfo` and a lazily counted
 //! `totalCount` (the count runs only when the field is selected).
 
-use async_graphql::{Object, OutputType, SimpleObject, TypeName};
+use async_graphql::parser::types::{Field, Selection};
+use async_graphql::resolver_utils::resolve_list;
+use async_graphql::{
+    ContextSelectionSet, Object, OutputType, Positioned, ServerResult, SimpleObject, TypeName,
+    Value,
+};
+use futures_util::future::BoxFuture;
 use plexus_core::{Cursor, DomainResult, Page};
 use std::borrow::Cow;
 use std::future::Future;
@@ -78,17 +84,53 @@ impl<N: OutputType> TypeName for Connection<N> {
     }
 }
 
+/// A type whose lists (a connection's page, a node's `children`) may be answered together,
+/// every item's selection at once ([`crate::eager::all`]), rather than one future per item.
+pub trait Items: OutputType + Sized {
+    /// The values of `items` for the selection at `ctx`, or `None` when they resolve one by
+    /// one (the default; the eager types answer together when they can).
+    fn all<'a>(
+        _ctx: &'a ContextSelectionSet<'a>,
+        _items: &'a [&'a Self],
+    ) -> BoxFuture<'a, Option<Vec<Value>>> {
+        Box::pin(std::future::ready(None))
+    }
+}
+
+/// Types whose lists resolve item by item, one future each (no eager path).
+macro_rules! item_by_item {
+    ($($t:ty),* $(,)?) => { $(impl Items for $t {})* };
+}
+item_by_item!(
+    crate::agents::Agent,
+    crate::agents::AgentTask,
+    crate::agents::KnowledgePack,
+    crate::agents::Tool,
+    crate::conversations::Conversation,
+    crate::conversations::Message,
+    crate::conversations::ToolCall,
+    crate::graph::GraphEdge,
+    crate::knowledge::Memory,
+    crate::knowledge::SystemLog,
+    crate::knowledge::Workflow,
+    crate::media::Media,
+    crate::media::VoiceInteraction,
+    crate::notifications::Notification,
+    crate::projects::Project,
+    crate::projects::ProjectMember,
+);
+
 /// A page of a list, with cursors for keyset pagination (stable while rows are added).
 #[Object(name_type)]
-impl<N: OutputType> Connection<N> {
+impl<N: Items> Connection<N> {
     /// The rows of this page, each with its cursor.
-    async fn edges(&self) -> &[Edge<N>] {
-        &self.edges
+    async fn edges(&self) -> Edges<'_, N> {
+        Edges(&self.edges)
     }
 
     /// The rows of this page, without cursors.
-    async fn nodes(&self) -> Vec<&N> {
-        self.edges.iter().map(|e| &e.node).collect()
+    async fn nodes(&self) -> Nodes<'_, N> {
+        Nodes(&self.edges)
     }
 
     /// Where this page sits in the whole list.
@@ -112,6 +154,114 @@ pub struct Edge<N> {
 impl<N: OutputType> TypeName for Edge<N> {
     fn type_name() -> Cow<'static, str> {
         format!("{}Edge", N::type_name()).into()
+    }
+}
+
+/// A page's edges (`[Edge!]!`): answered together when the rows can be ([`Items`]) and the
+/// edge selection is plain (`node`, `cursor`, `__typename`), else edge by edge.
+pub struct Edges<'e, N>(&'e [Edge<N>]);
+
+impl<N: Items> OutputType for Edges<'_, N> {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<Edge<N>> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<Edge<N>> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<Edge<N>> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        match self.at_once(ctx).await {
+            Some(edges) => Ok(Value::List(edges)),
+            None => resolve_list(ctx, field, self.0, Some(self.0.len())).await,
+        }
+    }
+}
+
+impl<N: Items> Edges<'_, N> {
+    /// Every edge's value, its rows answered together; `None` when that is not possible.
+    async fn at_once(&self, ctx: &ContextSelectionSet<'_>) -> Option<Vec<Value>> {
+        let selection = &ctx.item.node.items;
+        if !crate::eager::plain(selection) {
+            return None;
+        }
+        let mut fields = Vec::with_capacity(selection.len());
+        let mut node = None;
+        for s in selection {
+            let Selection::Field(f) = &s.node else {
+                return None;
+            };
+            match f.node.name.node.as_str() {
+                "node" => node = Some(f),
+                "cursor" | "__typename" => {}
+                _ => return None,
+            }
+            fields.push(&f.node);
+        }
+        let mut nodes = match node {
+            Some(f) => {
+                let ctx_field = ctx.with_field(f);
+                let ctx_node = ctx_field.with_selection_set(&f.node.selection_set);
+                let items: Vec<&N> = self.0.iter().map(|e| &e.node).collect();
+                N::all(&ctx_node, &items).await?.into_iter()
+            }
+            None => Vec::new().into_iter(),
+        };
+        let type_name = <Edge<N> as OutputType>::type_name();
+        Some(
+            self.0
+                .iter()
+                .map(|edge| {
+                    let mut map = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+                    for f in &fields {
+                        let value = match f.name.node.as_str() {
+                            "node" => nodes.next().unwrap_or_default(),
+                            "cursor" => Value::String(edge.cursor.encode()),
+                            _ => Value::String(type_name.to_string()),
+                        };
+                        map.insert(f.response_key().node.clone(), value);
+                    }
+                    Value::Object(map)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A page's rows without cursors (`[N!]!`): answered together when they can be ([`Items`]).
+pub struct Nodes<'e, N>(&'e [Edge<N>]);
+
+impl<N: Items> OutputType for Nodes<'_, N> {
+    fn type_name() -> Cow<'static, str> {
+        <Vec<N> as OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<N> as OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<N> as OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let items: Vec<&N> = self.0.iter().map(|e| &e.node).collect();
+        match N::all(ctx, &items).await {
+            Some(nodes) => Ok(Value::List(nodes)),
+            None => resolve_list(ctx, field, items, Some(self.0.len())).await,
+        }
     }
 }
 

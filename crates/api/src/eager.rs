@@ -8,6 +8,13 @@
 //! `position` too, through [`object`]), awaits only the fields that have to (relations, a
 //! row not loaded yet, fields with arguments), and keeps the selection's order.
 //!
+//! A list of such objects (a connection's page, a node's `children`) goes further through
+//! [`all`]: its selection is answered column by column, a relation once for all the items
+//! ([`Many`]), so a page of 50 nodes with their children and creators costs two loads and
+//! no future per node. That path answers whole or not at all: when a field is not
+//! answered that way, or a load fails, the list resolves item by item as before (and
+//! reports its errors there, with their paths).
+//!
 //! It handles a selection set of plain fields, each response key once. Anything else
 //! (fragments, custom directives, a key selected twice, whose sub-selections merge) goes
 //! through `resolve_container` as before. `@skip`/`@include` are applied and removed by
@@ -17,7 +24,12 @@
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::resolver_utils::{ContainerType, resolve_container, resolve_list};
-use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{
+    Context, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
+};
+use futures_util::future::BoxFuture;
+
+use crate::connection::Items;
 
 /// An object with fields that can be answered without awaiting.
 pub(crate) trait Eager: ContainerType {
@@ -58,18 +70,79 @@ fn all_at_hand(
     Some(object_value(map))
 }
 
-/// An eager object answered whole, without a future, when its whole selection is at hand.
-pub(crate) trait AtOnce {
-    /// The object's value for `selection`, or `None` when a field has to be resolved.
-    fn at_once(&self, selection: &SelectionSet) -> Option<Value>;
+/// Eager objects answered together ([`all`]): the fields that are not at hand.
+pub(crate) trait Many: Eager + Sync + Sized {
+    /// The values of the field at `ctx` for each of `items`, for a field their `eager` does
+    /// not answer, with what it needs loaded once for all of them; `None` when this field
+    /// is not answered that way (the items then resolve one by one).
+    fn many<'a>(
+        _ctx: &'a Context<'a>,
+        _items: &'a [&'a Self],
+    ) -> BoxFuture<'a, Option<Vec<Value>>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
-/// A list of eager objects (`[T!]!` in the schema, as a `Vec<T>`). When every item's
-/// selection is at hand, as for a list of references selecting `id`, the list is answered
-/// at once; otherwise item by item, as async-graphql resolves a `Vec` (one future each).
+/// The values of `items` for the selection at `ctx`, answered together: the fields at hand
+/// at once, the others through [`Many::many`], all of those awaited together (so each
+/// loader is asked once). `None` when the selection is not plain or a field is not
+/// answered that way; nothing is reported then.
+pub(crate) async fn all<T: Many>(
+    ctx: &ContextSelectionSet<'_>,
+    items: &[&T],
+) -> Option<Vec<Value>> {
+    let selection = &ctx.item.node.items;
+    if !plain(selection) {
+        return None;
+    }
+    let Some(first) = items.first() else {
+        return Some(Vec::new());
+    };
+    let type_name = first.introspection_type_name();
+    let mut keys = Vec::with_capacity(selection.len());
+    let mut columns: Vec<Vec<Value>> = Vec::with_capacity(selection.len());
+    let mut later = Vec::new();
+    for s in selection {
+        let Selection::Field(field) = &s.node else {
+            return None;
+        };
+        keys.push(field.node.response_key().node.clone());
+        let column: Option<Vec<Value>> = items
+            .iter()
+            .map(|item| at_hand(&field.node, &type_name, |f| item.eager(f)))
+            .collect();
+        if column.is_none() {
+            later.push((columns.len(), ctx.with_field(field)));
+        }
+        columns.push(column.unwrap_or_default());
+    }
+    if !later.is_empty() {
+        let loaded =
+            futures_util::future::join_all(later.iter().map(|(_, c)| T::many(c, items))).await;
+        for ((i, _), column) in later.iter().zip(loaded) {
+            columns[*i] = column.filter(|c| c.len() == items.len())?;
+        }
+    }
+    let mut columns: Vec<_> = columns.into_iter().map(Vec::into_iter).collect();
+    Some(
+        (0..items.len())
+            .map(|_| {
+                let mut map = IndexMap::with_capacity(keys.len());
+                for (key, column) in keys.iter().zip(columns.iter_mut()) {
+                    map.insert(key.clone(), column.next().unwrap_or_default());
+                }
+                object_value(map)
+            })
+            .collect(),
+    )
+}
+
+/// A list of eager objects (`[T!]!` in the schema, as a `Vec<T>`), answered together
+/// ([`Items::all`]) when it can be, as for a list of references selecting `id`; otherwise
+/// item by item, as async-graphql resolves a `Vec` (one future each).
 pub(crate) struct List<T>(pub Vec<T>);
 
-impl<T: OutputType + AtOnce> OutputType for List<T> {
+impl<T: Items> OutputType for List<T> {
     fn type_name() -> std::borrow::Cow<'static, str> {
         <Vec<T> as OutputType>::type_name()
     }
@@ -87,8 +160,8 @@ impl<T: OutputType + AtOnce> OutputType for List<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let selection = &ctx.item.node;
-        match self.0.iter().map(|item| item.at_once(selection)).collect() {
+        let items: Vec<&T> = self.0.iter().collect();
+        match T::all(ctx, &items).await {
             Some(items) => Ok(Value::List(items)),
             None => resolve_list(ctx, field, &self.0, Some(self.0.len())).await,
         }
@@ -121,7 +194,7 @@ fn object_value(map: IndexMap<Name, Value>) -> Value {
 }
 
 /// Whether `resolve` handles this selection itself: plain fields only, no key twice.
-fn plain(items: &[async_graphql::Positioned<Selection>]) -> bool {
+pub(crate) fn plain(items: &[async_graphql::Positioned<Selection>]) -> bool {
     items.iter().enumerate().all(|(i, s)| match &s.node {
         Selection::Field(f) => {
             let key = &f.node.response_key().node;
@@ -132,13 +205,6 @@ fn plain(items: &[async_graphql::Positioned<Selection>]) -> bool {
                 })
         }
         _ => false,
-    })
-}
-
-/// `root`'s value when every field of its plain `selection` is at hand ([`AtOnce`]).
-pub(crate) fn whole<T: Eager>(selection: &SelectionSet, root: &T) -> Option<Value> {
-    all_at_hand(selection, &root.introspection_type_name(), |f| {
-        root.eager(f)
     })
 }
 
@@ -203,7 +269,8 @@ pub(crate) async fn resolve<T: Eager>(
 }
 
 /// Makes `$outer`, a newtype around the `#[Object]` type `$inner`, the GraphQL type that
-/// `$inner` declares, resolved through [`resolve`]; `$inner` implements [`Eager`]. Also
+/// `$inner` declares, resolved through [`resolve`] (a list of them through [`all`]);
+/// `$inner` implements [`Eager`] and [`Many`]. Also
 /// gives `$outer` the `id` method that the `Node` interface calls.
 macro_rules! eager_object {
     ($outer:ty => $inner:ty) => {
@@ -236,12 +303,15 @@ macro_rules! eager_object {
 
         impl async_graphql::ObjectType for $outer {}
 
-        impl $crate::eager::AtOnce for $outer {
-            fn at_once(
-                &self,
-                selection: &async_graphql::parser::types::SelectionSet,
-            ) -> Option<async_graphql::Value> {
-                $crate::eager::whole(selection, &self.0)
+        impl $crate::connection::Items for $outer {
+            fn all<'a>(
+                ctx: &'a async_graphql::ContextSelectionSet<'a>,
+                items: &'a [&'a Self],
+            ) -> futures_util::future::BoxFuture<'a, Option<Vec<async_graphql::Value>>> {
+                Box::pin(async move {
+                    let inner: Vec<&$inner> = items.iter().map(|item| &item.0).collect();
+                    $crate::eager::all(ctx, &inner).await
+                })
             }
         }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::common::{Position, PositionInput, gid, not_found, uuid_of};
+use crate::connection::Items;
 use crate::context::{actor, loaders, publish, state};
 use crate::eager::List;
 use crate::error::ApiResult;
@@ -107,6 +108,76 @@ impl crate::eager::Eager for NodeObject {
                 });
             }
             _ => return None,
+        })
+    }
+}
+
+impl crate::eager::Many for NodeObject {
+    fn many<'a>(
+        ctx: &'a Context<'a>,
+        items: &'a [&'a Self],
+    ) -> futures_util::future::BoxFuture<'a, Option<Vec<async_graphql::Value>>> {
+        Box::pin(async move {
+            let field = &ctx.item.node;
+            if !field.arguments.is_empty() {
+                return None;
+            }
+            let ctx_items = ctx.with_selection_set(&field.selection_set);
+            let loaders = loaders(ctx).ok()?;
+            match field.name.node.as_str() {
+                name @ ("children" | "parents") => {
+                    let loader = if name == "children" {
+                        &loaders.children
+                    } else {
+                        &loaders.parents
+                    };
+                    let mut ids = loader.load_many(items.iter().map(|n| n.id)).await.ok()?;
+                    let lists: Vec<List<GraphNode>> = items
+                        .iter()
+                        .map(|n| n.references(ids.remove(&n.id).unwrap_or_default()))
+                        .collect();
+                    let flat: Vec<&GraphNode> = lists.iter().flat_map(|l| &l.0).collect();
+                    let mut values = GraphNode::all(&ctx_items, &flat).await?.into_iter();
+                    Some(
+                        lists
+                            .iter()
+                            .map(|l| {
+                                async_graphql::Value::List(
+                                    values.by_ref().take(l.0.len()).collect(),
+                                )
+                            })
+                            .collect(),
+                    )
+                }
+                "createdBy" => {
+                    let creators = items
+                        .iter()
+                        .map(|n| Some(n.row.as_deref()?.created_by))
+                        .collect::<Option<Vec<Option<Uuid>>>>()?;
+                    let actor = actor(ctx).await.ok()?;
+                    let found = loaders
+                        .users
+                        .load_many(creators.iter().flatten().copied())
+                        .await
+                        .ok()?;
+                    let users: Vec<Option<User>> = creators
+                        .iter()
+                        .map(|id| Some(User::new(found.get(&(*id)?)?.clone(), &actor)))
+                        .collect();
+                    let shown: Vec<&User> = users.iter().flatten().collect();
+                    let mut values = User::all(&ctx_items, &shown).await?.into_iter();
+                    Some(
+                        users
+                            .iter()
+                            .map(|u| match u {
+                                Some(_) => values.next().unwrap_or_default(),
+                                None => async_graphql::Value::Null,
+                            })
+                            .collect(),
+                    )
+                }
+                _ => None,
+            }
         })
     }
 }

@@ -46,6 +46,8 @@ impl crate::eager::Eager for UserObject {
     }
 }
 
+impl crate::eager::Many for UserObject {}
+
 impl User {
     /// The user as `actor` sees it.
     pub fn new(model: impl Into<std::sync::Arc<users::Model>>, actor: &Actor) -> Self {
