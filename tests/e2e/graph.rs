@@ -716,6 +716,23 @@ db_test!(positional_reads_match_reads_by_name, |app| async move {
             .any(|n| n.response.is_none() && n.llm_cost.is_none())
     );
 
+    // Rows without their content (the pages of a canvas that shows none of it) are read by
+    // position too, on PostgreSQL with their column types checked once: the same rows
+    // with the content blank.
+    let heads = all(plexus_graph::service::node_heads()).await;
+    assert_eq!(Layout::of::<nodes::Model>(&heads[0], ""), Layout::At(0));
+    let blank: Vec<nodes::Model> = by_name
+        .iter()
+        .map(|n| nodes::Model {
+            prompt: String::new(),
+            response: None,
+            summary: None,
+            metadata: None,
+            ..n.clone()
+        })
+        .collect();
+    assert_eq!(read_all::<nodes::Model>(&heads, "").unwrap(), blank);
+
     // Columns out of the model's order are read by name, and still right.
     let reordered = all(nodes::Entity::find()
         .select_only()
@@ -985,6 +1002,26 @@ db_test!(
         assert_eq!(zpage["edges"], page["edges"], "fragment inside");
         assert_eq!(zpage["nodes"][0]["deep"][1]["prompt"], "c", "{z}");
         assert_eq!(zpage["nodes"][1]["children"], page["nodes"][1]["children"]);
+
+        // A page read without the nodes' content (nothing above shows it) still answers it
+        // when a selection does, in a fragment too.
+        let content = app
+            .gql(
+                "query($id: ID!) { project(id: $id) { nodes(first: 10) { \
+               nodes { ... on GraphNode { prompt } summary } } } }",
+                json!({ "id": p }),
+                Some(&t),
+            )
+            .await;
+        assert_eq!(
+            content["data"]["project"]["nodes"]["nodes"],
+            json!([
+                { "prompt": "a", "summary": null },
+                { "prompt": "b", "summary": null },
+                { "prompt": "c", "summary": null },
+            ]),
+            "{content}"
+        );
         assert_eq!(
             n_together, n_spread,
             "same statements together and item by item ({:?})",

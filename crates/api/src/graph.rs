@@ -60,8 +60,9 @@ impl From<NodeStatus> for plexus_graph::NodeStatus {
 
 /// A prompt and its generated response on a project's canvas.
 ///
-/// Either holds its row, or only its id and project (a reference from an edge, a traversal
-/// or a payload): then the row is loaded, batched, by the first field that needs it, so
+/// Holds its row, its row without the content (a page whose selection shows none of
+/// it), or only its id and project (a reference from an edge, a traversal or a payload):
+/// what it lacks is loaded, batched, by the first field that needs it, so
 /// `children { id }` costs the edge rows and nothing more.
 ///
 /// Resolved through [`crate::eager`]: the fields at hand (the id, the row's columns) are
@@ -74,7 +75,29 @@ pub struct GraphNode(NodeObject);
 struct NodeObject {
     id: Uuid,
     project_id: Uuid,
-    row: Option<Arc<nodes::Model>>,
+    row: Row,
+}
+
+/// What a `GraphNode` holds of its row.
+#[derive(Clone)]
+enum Row {
+    /// Nothing (a reference).
+    None,
+    /// The row read without its content (`GraphService::node_head_pages`): its `prompt`,
+    /// `response`, `summary` and `metadata` are blank and never answered from it.
+    Head(Arc<nodes::Model>),
+    /// The whole row.
+    Full(Arc<nodes::Model>),
+}
+
+impl Row {
+    /// The row's columns other than the content, if at hand.
+    fn head(&self) -> Option<&nodes::Model> {
+        match self {
+            Row::Head(row) | Row::Full(row) => Some(row),
+            Row::None => None,
+        }
+    }
 }
 
 crate::eager::eager_object!(GraphNode => NodeObject);
@@ -86,11 +109,18 @@ impl crate::eager::Eager for NodeObject {
         if name == "id" {
             return Some(gid(IdKind::GraphNode, self.id).to_value());
         }
-        let row = self.row.as_deref()?;
+        let row = self.row.head()?;
         Some(match name {
-            "prompt" => row.prompt.to_value(),
-            "response" => row.response.to_value(),
-            "summary" => row.summary.to_value(),
+            "prompt" | "response" | "summary" => {
+                let Row::Full(row) = &self.row else {
+                    return None;
+                };
+                match name {
+                    "prompt" => row.prompt.to_value(),
+                    "response" => row.response.to_value(),
+                    _ => row.summary.to_value(),
+                }
+            }
             "status" => status_of(row).to_value(),
             "llmModel" => row.llm_model.to_value(),
             "llmTokens" => row.llm_tokens.to_value(),
@@ -152,7 +182,7 @@ impl crate::eager::Many for NodeObject {
                 "createdBy" => {
                     let creators = items
                         .iter()
-                        .map(|n| Some(n.row.as_deref()?.created_by))
+                        .map(|n| Some(n.row.head()?.created_by))
                         .collect::<Option<Vec<Option<Uuid>>>>()?;
                     let actor = actor(ctx).await.ok()?;
                     let found = loaders
@@ -200,7 +230,16 @@ impl GraphNode {
         Self(NodeObject {
             id: row.id,
             project_id: row.project_id,
-            row: Some(row),
+            row: Row::Full(row),
+        })
+    }
+
+    /// Wraps a node row read without its content (`GraphService::node_head_pages`).
+    pub fn from_head(row: Arc<nodes::Model>) -> Self {
+        Self(NodeObject {
+            id: row.id,
+            project_id: row.project_id,
+            row: Row::Head(row),
         })
     }
 
@@ -209,7 +248,7 @@ impl GraphNode {
         Self(NodeObject {
             id,
             project_id,
-            row: None,
+            row: Row::None,
         })
     }
 
@@ -256,15 +295,24 @@ impl NodeObject {
         )
     }
 
-    /// The node's row: its own, or loaded (batched with every other reference of this pass).
+    /// The node's whole row: its own, or loaded (batched with every other node of this
+    /// pass that lacks it).
     async fn row(&self, ctx: &Context<'_>) -> ApiResult<Arc<nodes::Model>> {
         match &self.row {
-            Some(row) => Ok(row.clone()),
-            None => loaders(ctx)?
+            Row::Full(row) => Ok(row.clone()),
+            Row::Head(_) | Row::None => loaders(ctx)?
                 .nodes
                 .load_one(self.id)
                 .await?
                 .ok_or_else(|| not_found("node")),
+        }
+    }
+
+    /// The node's row for a column other than the content: the one at hand, else loaded.
+    async fn head(&self, ctx: &Context<'_>) -> ApiResult<Arc<nodes::Model>> {
+        match &self.row {
+            Row::Head(row) | Row::Full(row) => Ok(row.clone()),
+            Row::None => self.row(ctx).await,
         }
     }
 }
@@ -330,11 +378,11 @@ impl NodeObject {
     }
     /// Generation status.
     async fn status(&self, ctx: &Context<'_>) -> ApiResult<NodeStatus> {
-        Ok(status_of(&*self.row(ctx).await?))
+        Ok(status_of(&*self.head(ctx).await?))
     }
     /// Position on the canvas.
     async fn position(&self, ctx: &Context<'_>) -> ApiResult<Position> {
-        Ok(Position::from_json(&self.row(ctx).await?.position))
+        Ok(Position::from_json(&self.head(ctx).await?.position))
     }
     /// Free-form metadata (model settings and the like).
     async fn metadata(&self, ctx: &Context<'_>) -> ApiResult<Option<Json<serde_json::Value>>> {
@@ -342,23 +390,23 @@ impl NodeObject {
     }
     /// The model that generated the response.
     async fn llm_model(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
-        Ok(self.row(ctx).await?.llm_model.clone())
+        Ok(self.head(ctx).await?.llm_model.clone())
     }
     /// Tokens the generation used.
     async fn llm_tokens(&self, ctx: &Context<'_>) -> ApiResult<Option<i32>> {
-        Ok(self.row(ctx).await?.llm_tokens)
+        Ok(self.head(ctx).await?.llm_tokens)
     }
     /// What the generation cost.
     async fn llm_cost(&self, ctx: &Context<'_>) -> ApiResult<Option<f64>> {
-        Ok(self.row(ctx).await?.llm_cost)
+        Ok(self.head(ctx).await?.llm_cost)
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
     async fn version(&self, ctx: &Context<'_>) -> ApiResult<i32> {
-        Ok(self.row(ctx).await?.version)
+        Ok(self.head(ctx).await?.version)
     }
     /// Who created the node.
     async fn created_by(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        let Some(id) = self.row(ctx).await?.created_by else {
+        let Some(id) = self.head(ctx).await?.created_by else {
             return Ok(None);
         };
         let actor = actor(ctx).await?;
@@ -370,11 +418,11 @@ impl NodeObject {
     }
     /// When the node was created.
     async fn created_at(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
-        Ok(self.row(ctx).await?.created_at.to_utc())
+        Ok(self.head(ctx).await?.created_at.to_utc())
     }
     /// When the node last changed.
     async fn updated_at(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
-        Ok(self.row(ctx).await?.updated_at.to_utc())
+        Ok(self.head(ctx).await?.updated_at.to_utc())
     }
     /// Direct parents (sources of incoming edges).
     async fn parents(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {

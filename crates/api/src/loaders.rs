@@ -233,6 +233,27 @@ where
     })
 }
 
+/// Live nodes, a page per project; `head`: without their content
+/// (`GraphService::node_head_pages`). Shared rows: a page is cloned into the cache and out
+/// to its caller.
+fn node_pages(
+    state: &Arc<ApiState>,
+    gate: &Arc<PassGate>,
+    head: bool,
+) -> Batch<(Uuid, ChildPage), Page<Arc<nodes::Model>>> {
+    pages(state, gate, move |s, ids, page| async move {
+        let found = if head {
+            s.graph.node_head_pages(&ids, page).await?
+        } else {
+            s.graph.node_pages(&ids, page).await?
+        };
+        Ok(found
+            .into_iter()
+            .map(|(k, p)| (k, p.map(Arc::new)))
+            .collect())
+    })
+}
+
 /// The files attached to each parent of one kind, a page per parent.
 fn media_pages(
     state: &Arc<ApiState>,
@@ -331,6 +352,8 @@ pub struct Loaders {
     pub edges: Lazy<Uuid, edges::Model>,
     /// Live nodes per project page.
     pub node_pages: Lazy<(Uuid, ChildPage), Page<Arc<nodes::Model>>>,
+    /// Live nodes per project page, without their content (`GraphService::node_head_pages`).
+    pub node_head_pages: Lazy<(Uuid, ChildPage), Page<Arc<nodes::Model>>>,
     /// Live edges per project page.
     pub edge_pages: Lazy<(Uuid, ChildPage), Page<edges::Model>>,
     /// Live node counts per project.
@@ -483,16 +506,8 @@ impl Loaders {
                     Ok(by_id(s.graph.edges_by_ids(&ids).await?, |e| e.id))
                 })
             }),
-            node_pages: lazy(ctx, |state, gate| {
-                // Shared rows: a page is cloned into the cache and out to its caller.
-                pages(state, gate, |s, ids, page| async move {
-                    let found = s.graph.node_pages(&ids, page).await?;
-                    Ok(found
-                        .into_iter()
-                        .map(|(k, p)| (k, p.map(Arc::new)))
-                        .collect())
-                })
-            }),
+            node_pages: lazy(ctx, |state, gate| node_pages(state, gate, false)),
+            node_head_pages: lazy(ctx, |state, gate| node_pages(state, gate, true)),
             edge_pages: lazy(ctx, |state, gate| {
                 pages(state, gate, |s, ids, page| async move {
                     s.graph.edge_pages(&ids, page).await
@@ -684,6 +699,7 @@ impl Loaders {
         self.node_projects.reset();
         self.edges.reset();
         self.node_pages.reset();
+        self.node_head_pages.reset();
         self.edge_pages.reset();
         self.node_counts.reset();
         self.edge_counts.reset();

@@ -271,17 +271,34 @@ impl Project {
     ) -> ApiResult<Connection<GraphNode>> {
         let page = child_page(ctx, first, after, last, before)?;
         let l = loaders(ctx)?.clone();
-        let p = l
-            .node_pages
+        // The content (prompt, response, summary, metadata) is most of a row: read it only
+        // when the selection (fragments included) shows it.
+        let look = ctx.look_ahead();
+        let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
+        let content = ["prompt", "response", "summary", "metadata"]
+            .iter()
+            .any(|f| edges.field(f).exists() || nodes.field(f).exists());
+        let loader = if content {
+            &l.node_pages
+        } else {
+            &l.node_head_pages
+        };
+        let p = loader
             .load_one((self.model.id, page))
             .await?
             .unwrap_or_default();
-        // Nodes of this page are often each other's parents and children: prime the cache.
-        l.nodes
-            .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())))
-            .await;
+        let p = if content {
+            // Nodes of this page are often each other's parents and children: prime the
+            // cache.
+            l.nodes
+                .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())))
+                .await;
+            p.map(GraphNode::from_row)
+        } else {
+            p.map(GraphNode::from_head)
+        };
         Ok(Connection::new(
-            p.map(GraphNode::from_row),
+            p,
             counter(l, self.model.id, |l, id| async move {
                 l.node_counts.load_one(id).await
             }),
