@@ -38,8 +38,47 @@ pub fn count_statements(db: &mut DatabaseConnection) {
         }
         // `PLEXUS_LOG=warn,plexus_sql=debug` logs every statement with its values inlined
         // (how tests/load/pgbench.sh learns what each benchmark case runs).
-        tracing::debug!(target: "plexus_sql", micros = info.elapsed.as_micros() as u64, failed = info.failed, "{}", info.statement);
+        tracing::debug!(target: "plexus_sql", micros = info.elapsed.as_micros() as u64, failed = info.failed, "{}", inlined(info.statement));
     });
+}
+
+/// A statement as SQL that runs on its own. SeaORM inlines the values, except inside
+/// PostgreSQL's `ARRAY[$1, …]` (GraphService::neighbours), whose brackets sea-query's
+/// tokenizer takes for a quoted name; those placeholders are inlined here.
+fn inlined(statement: &sea_orm::Statement) -> String {
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+    let sql = statement.to_string();
+    let Some(values) = statement
+        .values
+        .as_ref()
+        .filter(|_| statement.db_backend == DbBackend::Postgres && sql.contains("ARRAY[$"))
+    else {
+        return sql;
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql.as_str();
+    while let Some(at) = rest.find("ARRAY[") {
+        let (head, array) = rest.split_at(at + "ARRAY[".len());
+        out.push_str(head);
+        let end = array.find(']').unwrap_or(array.len());
+        for (i, item) in array[..end].split(',').enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let value = item
+                .trim()
+                .strip_prefix('$')
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| values.0.get(n.wrapping_sub(1)));
+            match value {
+                Some(v) => out.push_str(&PostgresQueryBuilder.value_to_string(v)),
+                None => out.push_str(item),
+            }
+        }
+        rest = &array[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 const BUCKETS: [f64; 12] = [
@@ -313,6 +352,31 @@ mod tests {
         assert!(DB_STATEMENTS.load(Ordering::Relaxed) >= before + 3);
         let text = Metrics::new().render(&db, &[]);
         assert!(text.contains("# TYPE plexus_db_statements_total counter"));
+    }
+
+    #[test]
+    fn logged_statements_carry_their_values() {
+        let id = uuid::Uuid::from_u128(7);
+        let statement = sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT e.id FROM edges e WHERE e.source_id IN (SELECT unnest(ARRAY[$1, $2]::uuid[])) \
+             AND e.target_id <> $3",
+            [id.into(), uuid::Uuid::nil().into(), id.into()],
+        );
+        assert_eq!(
+            inlined(&statement),
+            format!(
+                "SELECT e.id FROM edges e WHERE e.source_id IN (SELECT unnest(ARRAY['{id}','{nil}']::uuid[])) \
+                 AND e.target_id <> '{id}'",
+                nil = uuid::Uuid::nil()
+            )
+        );
+        let plain = sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT $1",
+            [1i32.into()],
+        );
+        assert_eq!(inlined(&plain), "SELECT 1");
     }
 
     #[test]
