@@ -953,8 +953,10 @@ db_test!(
         let a = node(&app, &t, &p, "a", &[]).await;
         let b = node(&app, &t, &p, "b", &[&a]).await;
         let c = node(&app, &t, &p, "c", &[&a, &b]).await;
-        let fields = "__typename id status children { __typename id } parents { id } \
-                  createdBy { id username displayName } again: id";
+        let d = node(&app, &t, &p, "d", &[&c]).await;
+        // `c` is a child of both `a` and `b`: its children are asked twice in one list.
+        let fields = "__typename id status children { __typename id children { id } } \
+        parents { id } createdBy { id username displayName } again: id";
         let edge = |node: &str| format!("__typename cursor node {{ {node} }}");
         let query = |edges: &str, nodes: &str| {
             format!(
@@ -982,7 +984,7 @@ db_test!(
         assert!(x["errors"].is_null(), "{x}");
         let page = &x["data"]["project"]["nodes"];
         let edges = page["edges"].as_array().unwrap();
-        assert_eq!(edges.len(), 3);
+        assert_eq!(edges.len(), 4);
         assert_eq!(edges[0]["__typename"], "GraphNodeEdge");
         assert!(edges[0]["cursor"].is_string(), "{x}");
         assert_eq!(edges[0]["node"]["id"], a.as_str());
@@ -990,6 +992,19 @@ db_test!(
         assert_eq!(ids(&edges[0]["node"]["children"]), [b.as_str(), c.as_str()]);
         assert_eq!(edges[0]["node"]["children"][1]["__typename"], "GraphNode");
         assert_eq!(ids(&edges[2]["node"]["parents"]), [a.as_str(), b.as_str()]);
+        for parent in [0, 1] {
+            let c_under = edges[parent]["node"]["children"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["id"] == c.as_str())
+                .unwrap_or_else(|| panic!("{x}"));
+            assert_eq!(
+                ids(&c_under["children"]),
+                [d.as_str()],
+                "under {parent}: {x}"
+            );
+        }
         assert_eq!(edges[1]["node"]["createdBy"]["id"], me.as_str());
         assert!(
             edges[1]["node"]["createdBy"]["displayName"].is_string(),
@@ -1016,9 +1031,10 @@ db_test!(
         assert_eq!(
             content["data"]["project"]["nodes"]["nodes"],
             json!([
-                { "prompt": "a", "summary": null },
-                { "prompt": "b", "summary": null },
-                { "prompt": "c", "summary": null },
+            { "prompt": "a", "summary": null },
+            { "prompt": "b", "summary": null },
+            { "prompt": "c", "summary": null },
+            { "prompt": "d", "summary": null },
             ]),
             "{content}"
         );
@@ -1040,7 +1056,9 @@ db_test!(
             .text()
             .await
             .unwrap();
-        let first = &text[..text.find("\"again\"").unwrap()];
+        // The first edge (the connection's own fields follow completion: `nodes` may lead).
+        let edges = &text[text.find("\"edges\"").unwrap()..];
+        let first = &edges[..edges.find("\"again\"").unwrap()];
         let at: Vec<usize> = [
             "\"__typename\":\"GraphNodeEdge\"",
             "\"cursor\"",

@@ -161,10 +161,13 @@ impl crate::eager::Many for NodeObject {
                     } else {
                         &loaders.parents
                     };
-                    let mut ids = loader.load_many(items.iter().map(|n| n.id)).await.ok()?;
+                    let ids = loader.load_many(items.iter().map(|n| n.id)).await.ok()?;
+                    // Read, not taken: a node can be in `items` twice (a child of two).
                     let lists: Vec<List<GraphNode>> = items
                         .iter()
-                        .map(|n| n.references(ids.remove(&n.id).unwrap_or_default()))
+                        .map(|n| {
+                            n.references(ids.get(&n.id).into_iter().flat_map(|l| l.iter().copied()))
+                        })
                         .collect();
                     let flat: Vec<&GraphNode> = lists.iter().flat_map(|l| &l.0).collect();
                     let mut values = GraphNode::all(&ctx_items, &flat).await?.into_iter();
@@ -431,7 +434,7 @@ impl NodeObject {
             .load_one(self.id)
             .await?
             .unwrap_or_default();
-        Ok(self.references(ids))
+        Ok(self.references(ids.iter().copied()))
     }
     /// Direct children (targets of outgoing edges).
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
@@ -440,7 +443,7 @@ impl NodeObject {
             .load_one(self.id)
             .await?
             .unwrap_or_default();
-        Ok(self.references(ids))
+        Ok(self.references(ids.iter().copied()))
     }
     /// Every node this one depends on, roots first, each after its own ancestors: the
     /// conversation context of this prompt.
