@@ -216,20 +216,16 @@ impl<N: Items> Edges<'_, N> {
             None => Vec::new().into_iter(),
         };
         let type_name = <Edge<N> as OutputType>::type_name();
+        let shape = crate::eager::Shape::new(fields.iter().map(|f| f.response_key().node.clone()));
         Some(
             self.0
                 .iter()
                 .map(|edge| {
-                    let mut map = async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-                    for f in &fields {
-                        let value = match f.name.node.as_str() {
-                            "node" => nodes.next().unwrap_or_default(),
-                            "cursor" => Value::String(edge.cursor.encode()),
-                            _ => Value::String(type_name.to_string()),
-                        };
-                        map.insert(f.response_key().node.clone(), value);
-                    }
-                    Value::Object(map)
+                    shape.object(fields.iter().map(|f| match f.name.node.as_str() {
+                        "node" => nodes.next().unwrap_or_default(),
+                        "cursor" => Value::String(edge.cursor.encode()),
+                        _ => Value::String(type_name.to_string()),
+                    }))
                 })
                 .collect(),
         )

@@ -303,6 +303,12 @@ where
     Ok(out)
 }
 
+/// Lists shared rather than copied: a DataLoader clones each value into its cache and out
+/// to each caller (two allocations and copies per node for its children ids).
+fn shared(lists: HashMap<Uuid, Vec<Uuid>>) -> HashMap<Uuid, Arc<[Uuid]>> {
+    lists.into_iter().map(|(k, v)| (k, v.into())).collect()
+}
+
 fn by_id<T, F: Fn(&T) -> Uuid>(rows: Vec<T>, id: F) -> HashMap<Uuid, T> {
     rows.into_iter().map(|r| (id(&r), r)).collect()
 }
@@ -361,9 +367,9 @@ pub struct Loaders {
     /// Live edge counts per project.
     pub edge_counts: Lazy<Uuid, u64>,
     /// Parent ids per node.
-    pub parents: Lazy<Uuid, Vec<Uuid>>,
+    pub parents: Lazy<Uuid, Arc<[Uuid]>>,
     /// Child ids per node.
-    pub children: Lazy<Uuid, Vec<Uuid>>,
+    pub children: Lazy<Uuid, Arc<[Uuid]>>,
     /// The live graph per project, for ancestors and descendants.
     pub dags: Lazy<Uuid, Arc<Dag>>,
     /// Agents by id (callers check ownership).
@@ -525,12 +531,12 @@ impl Loaders {
             }),
             parents: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
-                    s.graph.parent_ids(&ids).await
+                    Ok(shared(s.graph.parent_ids(&ids).await?))
                 })
             }),
             children: lazy(ctx, |state, gate| {
                 batch(state, gate, |s, ids| async move {
-                    s.graph.child_ids(&ids).await
+                    Ok(shared(s.graph.child_ids(&ids).await?))
                 })
             }),
             dags: lazy(ctx, |state, gate| {
