@@ -168,6 +168,17 @@ pub fn pairs<A: Value, B: Value>(rows: &[QueryResult]) -> Result<Vec<(A, B)>, Db
         .collect()
 }
 
+/// The select list of a hand-written statement that reads `M` from `table` by position:
+/// each field as `"table"."field" AS "{prefix}field"`, in order (as `select_also` names
+/// them, `A_`/`B_`).
+pub fn select_list<M: Positional>(table: &str, prefix: &str) -> String {
+    M::FIELDS
+        .iter()
+        .map(|f| format!("\"{table}\".\"{f}\" AS \"{prefix}{f}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs `select` and reads its rows by position: `Select::all`, without by-name reads.
 pub async fn all<E, D>(db: &D, select: Select<E>) -> Result<Vec<E::Model>, DbErr>
 where

@@ -9,12 +9,12 @@ use plexus_core::page::{ChildPage, count_children, fetch_child_pages};
 use plexus_core::row::{self, Layout};
 use plexus_core::{Actor, DomainError, DomainResult, IdKind, Page};
 use plexus_projects::ProjectRole;
-use plexus_projects::entity::{project_members, projects};
-use plexus_projects::service::{ProjectAccess, access_on, viewer_membership};
+use plexus_projects::entity::projects;
+use plexus_projects::service::{ProjectAccess, access_on};
 use sea_orm::sea_query::{Alias, Expr, IntoIden, JoinType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    ExprTrait, QueryFilter, QuerySelect, QueryTrait, RelationTrait, Select, Set, Statement,
+    ExprTrait, QueryFilter, QuerySelect, RelationTrait, Select, Set, Statement,
 };
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -563,33 +563,53 @@ impl GraphService {
     /// Live nodes by id, each with its live project and `viewer`'s role there: one statement
     /// where `nodes_by_ids` and then the projects with their roles take two (the visibility
     /// check of `node(id)`). At most a few hundred ids: no chunking.
+    ///
+    /// Written as text: built with sea-query, constructing the statement and printing it
+    /// took ~95,000 instructions, 23% of a `node(id)` request; its text only depends on
+    /// the number of ids and on whether there is a viewer.
     pub async fn nodes_in_projects(
         &self,
         viewer: Option<Uuid>,
         ids: &[Uuid],
     ) -> DomainResult<Vec<NodeInProject>> {
         const ROLE: &str = "viewer_role";
-        let project = nodes::Entity::belongs_to(projects::Entity)
-            .from(nodes::Column::ProjectId)
-            .to(projects::Column::Id)
-            .into();
-        let mut select = nodes::Entity::find()
-            .join(JoinType::InnerJoin, project)
-            .select_also(projects::Entity)
-            .filter(nodes::Column::Id.is_in(ids.iter().copied()))
-            .filter(nodes::Column::DeletedAt.is_null())
-            .filter(projects::Column::DeletedAt.is_null());
-        if let Some(user) = viewer {
-            select = select
-                .join(JoinType::LeftJoin, viewer_membership(user))
-                .expr_as(
-                    Expr::col((project_members::Entity, project_members::Column::Role)),
-                    ROLE,
-                );
-        }
+        // Both sides read by position, named as `select_also` names them.
+        static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "{}, {}",
+                row::select_list::<nodes::Model>("nodes", "A_"),
+                row::select_list::<projects::Model>("projects", "B_")
+            )
+        });
+        let backend = self.db.get_database_backend();
+        let mut params = (1..).map(|i| match backend {
+            DbBackend::Postgres => format!("${i}"),
+            _ => "?".to_owned(),
+        });
+        let mut values: Vec<sea_orm::Value> = Vec::with_capacity(ids.len() + 1);
+        let (role, membership) = match viewer {
+            Some(user) => {
+                values.push(user.into());
+                let user = params.next().unwrap_or_default();
+                (
+                    format!(r#", "project_members"."role" AS "{ROLE}""#),
+                    format!(
+                        r#" LEFT JOIN "project_members" ON "projects"."id" = "project_members"."project_id" AND "project_members"."user_id" = {user}"#
+                    ),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
+        values.extend(ids.iter().map(|id| sea_orm::Value::from(*id)));
+        let ids: Vec<String> = params.take(ids.len()).collect();
+        let sql = format!(
+            r#"SELECT {columns}{role} FROM "nodes" INNER JOIN "projects" ON "nodes"."project_id" = "projects"."id"{membership} WHERE "nodes"."id" IN ({ids}) AND "nodes"."deleted_at" IS NULL AND "projects"."deleted_at" IS NULL"#,
+            columns = *COLUMNS,
+            ids = ids.join(", "),
+        );
         let rows = self
             .db
-            .query_all_raw(select.build(self.db.get_database_backend()))
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
         // `select_also` names the columns of the first entity `A_…`, the second's `B_…`.
         let (node_at, project_at) = (
