@@ -911,17 +911,7 @@ db_test!(node_fields_read_alike_on_every_path, |app| async move {
     assert_eq!(*at, trimmed);
 
     // The eager path keeps the selection's order (async-graphql's own follows completion).
-    let text = app
-        .http
-        .post(app.url("/graphql"))
-        .bearer_auth(&t)
-        .json(&json!({ "query": plain, "variables": { "id": child } }))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.gql_text(&plain, json!({ "id": child }), &t).await;
     let keys = [
         "\"__typename\"",
         "\"prompt\"",
@@ -1045,17 +1035,7 @@ db_test!(
         );
 
         // Together, the answer keeps the selection's order (item by item it follows completion).
-        let text = app
-            .http
-            .post(app.url("/graphql"))
-            .bearer_auth(&t)
-            .json(&json!({ "query": together, "variables": { "id": p } }))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.gql_text(&together, json!({ "id": p }), &t).await;
         // The first edge (the connection's own fields follow completion: `nodes` may lead).
         let edges = &text[text.find("\"edges\"").unwrap()..];
         let first = &edges[..edges.find("\"again\"").unwrap()];

@@ -210,6 +210,21 @@ impl TestApp {
         self.gql_raw(query, variables, token).await.1
     }
 
+    /// POSTs a GraphQL operation; returns its body as text (for what JSON parsing hides,
+    /// such as the order of an object's keys).
+    pub async fn gql_text(&self, query: &str, variables: Value, token: &str) -> String {
+        self.http
+            .post(self.url("/graphql"))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// POSTs a GraphQL operation; returns status and JSON body.
     pub async fn gql_raw(
         &self,

@@ -120,6 +120,22 @@ item_by_item!(
     crate::projects::ProjectMember,
 );
 
+/// Resolves a list of `N`: together when it can be ([`Items::all`]), else item by item, as
+/// async-graphql resolves a `Vec` (one future each, errors with their paths).
+pub(crate) async fn resolve_items<N: Items>(
+    ctx: &ContextSelectionSet<'_>,
+    field: &Positioned<Field>,
+    items: Vec<&N>,
+) -> ServerResult<Value> {
+    match N::all(ctx, &items).await {
+        Some(values) => Ok(Value::List(values)),
+        None => {
+            let len = items.len();
+            resolve_list(ctx, field, items, Some(len)).await
+        }
+    }
+}
+
 /// A page of a list, with cursors for keyset pagination (stable while rows are added).
 #[Object(name_type)]
 impl<N: Items> Connection<N> {
@@ -253,11 +269,7 @@ impl<N: Items> OutputType for Nodes<'_, N> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let items: Vec<&N> = self.0.iter().map(|e| &e.node).collect();
-        match N::all(ctx, &items).await {
-            Some(nodes) => Ok(Value::List(nodes)),
-            None => resolve_list(ctx, field, items, Some(self.0.len())).await,
-        }
+        resolve_items(ctx, field, self.0.iter().map(|e| &e.node).collect()).await
     }
 }
 

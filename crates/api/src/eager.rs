@@ -23,7 +23,7 @@
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
-use async_graphql::resolver_utils::{ContainerType, resolve_container, resolve_list};
+use async_graphql::resolver_utils::{ContainerType, resolve_container};
 use async_graphql::{
     Context, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value,
 };
@@ -177,11 +177,7 @@ impl<T: Items> OutputType for List<T> {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> ServerResult<Value> {
-        let items: Vec<&T> = self.0.iter().collect();
-        match T::all(ctx, &items).await {
-            Some(items) => Ok(Value::List(items)),
-            None => resolve_list(ctx, field, &self.0, Some(self.0.len())).await,
-        }
+        crate::connection::resolve_items(ctx, field, self.0.iter().collect()).await
     }
 }
 
