@@ -267,8 +267,7 @@ impl GraphNode {
         };
         loaders
             .projects
-            .feed_one((viewer, project.id), (project.clone(), role))
-            .await;
+            .feed_one((viewer, project.id), (project.clone(), role));
         Ok(Project::visible(project, role).map(|_| GraphNode::from_row(node)))
     }
 

@@ -1,8 +1,8 @@
-//! Per-request DataLoaders: every relation resolves through one of these, so the number of
-//! statements of a request is bounded by its depth, not by its rows. Loaders are built per
-//! request: their caches must not outlive the request or leak across actors.
+//! Per-request loaders ([`Batch`], DataLoaders of our own): every relation resolves through
+//! one of these, so the number of statements of a request is bounded by its depth, not by
+//! its rows. Loaders are built per request: their caches must not outlive the request or
+//! leak across actors.
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use plexus_agents::entity::{
     agent_tasks, agents, knowledge_packs, memories, tools, workflow_participants, workflows,
 };
@@ -25,9 +25,9 @@ use uuid::Uuid;
 
 use crate::context::ApiState;
 
-/// Makes DataLoader batches deterministic.
+/// Makes loader batches deterministic.
 ///
-/// A DataLoader normally waits a fixed delay (1 ms) after the first key and then loads
+/// A DataLoader (async-graphql's) waits a fixed delay (1 ms) after the first key and loads
 /// whatever keys have arrived. A request that resolves hundreds of fields takes longer
 /// than that to register them all, so one level of the query splits into several batches,
 /// more of them the more rows there are. Instead, a batch here waits until the request's
@@ -123,27 +123,197 @@ impl std::task::Wake for WakeProbe {
 
 type BatchFuture<K, V> = Pin<Box<dyn Future<Output = DomainResult<HashMap<K, V>>> + Send>>;
 
-/// A loader made of one batch function.
-pub struct BatchFn<K, V>(Arc<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>);
+/// A batch function: loads the values of some keys (a key without a value is left out).
+type BatchFn<K, V> = Arc<dyn Fn(Vec<K>) -> BatchFuture<K, V> + Send + Sync>;
 
-impl<K, V> Loader<K> for BatchFn<K, V>
+/// Maps keyed by ids: a fast hash (foldhash) instead of SipHash.
+pub type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A batch takes no more keys once it has this many (later ones start the next batch);
+/// one `load_many` of more goes whole into one batch.
+const MAX_BATCH: usize = 1000;
+
+/// What a batch answers its askers: the values it loaded, shared.
+type Loaded<K, V> = Result<Arc<HashMap<K, V>>, DomainError>;
+
+/// A per-request loader: the keys asked for during one poll pass of the request (see
+/// [`PassGate`]) are loaded with one call of its batch function, and what it loads is
+/// cached for the rest of the request.
+///
+/// Written for this instead of async-graphql's `DataLoader`, which hashed every key with
+/// SipHash five times (its key sets, result maps and its `Loader`'s fixed `HashMap`),
+/// sent each asker its answer through a channel of its own and ran every batch in a task
+/// of its own. Here a batch is a shared future that its askers await together: the first
+/// to poll it runs it, within the request's own task, and a dropped asker leaves it to
+/// the others.
+pub struct Batch<K, V> {
+    load: BatchFn<K, V>,
+    gate: Arc<PassGate>,
+    state: Arc<std::sync::Mutex<BatchState<K, V>>>,
+}
+
+struct BatchState<K, V> {
+    cache: Map<K, V>,
+    /// The batch that keys asked for now join, while it has not started.
+    open: Option<OpenBatch<K, V>>,
+}
+
+struct OpenBatch<K, V> {
+    /// Its keys, taken (left `None`) when it starts.
+    keys: Arc<std::sync::Mutex<Option<Vec<K>>>>,
+    done: futures_util::future::Shared<futures_util::future::BoxFuture<'static, Loaded<K, V>>>,
+}
+
+fn locked<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while a loader's state was held leaves nothing half-written that matters:
+    // the cache holds whole values.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<K, V> Batch<K, V>
 where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     V: Send + Sync + Clone + 'static,
 {
-    type Value = V;
-    type Error = DomainError;
+    fn new(load: BatchFn<K, V>, gate: Arc<PassGate>) -> Self {
+        Self {
+            load,
+            gate,
+            state: Arc::new(std::sync::Mutex::new(BatchState {
+                cache: Map::default(),
+                open: None,
+            })),
+        }
+    }
 
-    async fn load(&self, keys: &[K]) -> Result<HashMap<K, V>, DomainError> {
-        (self.0)(keys.to_vec()).await
+    /// The value of `key`, or `None` when the batch function found none.
+    pub async fn load_one(&self, key: K) -> DomainResult<Option<V>> {
+        let mut found = self.load_many(std::iter::once(key.clone())).await?;
+        Ok(found.remove(&key))
+    }
+
+    /// The values of `keys` that exist: the cached ones at once, the others with the
+    /// current batch (one call of the batch function for every key of this poll pass).
+    pub async fn load_many(&self, keys: impl IntoIterator<Item = K>) -> DomainResult<Map<K, V>> {
+        let mut found = Map::default();
+        let mut missing = Vec::new();
+        let done = {
+            let mut state = locked(&self.state);
+            for key in keys {
+                match state.cache.get(&key) {
+                    Some(value) => {
+                        found.insert(key, value.clone());
+                    }
+                    None => missing.push(key),
+                }
+            }
+            if missing.is_empty() {
+                return Ok(found);
+            }
+            self.join(&mut state, &missing)
+        };
+        let loaded = done.await?;
+        for key in missing {
+            if let Some(value) = loaded.get(&key) {
+                found.insert(key, value.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Adds `keys` to the open batch (opening one if needed) and returns its answer.
+    fn join(
+        &self,
+        state: &mut BatchState<K, V>,
+        keys: &[K],
+    ) -> futures_util::future::Shared<futures_util::future::BoxFuture<'static, Loaded<K, V>>> {
+        if let Some(open) = &state.open {
+            let mut batch = locked(&open.keys);
+            if let Some(batch_keys) = batch.as_mut() {
+                batch_keys.extend(keys.iter().cloned());
+                let done = open.done.clone();
+                if batch_keys.len() >= MAX_BATCH {
+                    drop(batch);
+                    state.open = None;
+                }
+                return done;
+            }
+        }
+        let batch_keys = Arc::new(std::sync::Mutex::new(Some(keys.to_vec())));
+        let done = self.run(batch_keys.clone());
+        if keys.len() < MAX_BATCH {
+            state.open = Some(OpenBatch {
+                keys: batch_keys,
+                done: done.clone(),
+            });
+        }
+        done
+    }
+
+    /// The batch of `keys`: once the request's current poll pass ends, loads them and
+    /// caches what it found. Holds the state weakly, so an unstarted batch never keeps its
+    /// loader alive.
+    fn run(
+        &self,
+        keys: Arc<std::sync::Mutex<Option<Vec<K>>>>,
+    ) -> futures_util::future::Shared<futures_util::future::BoxFuture<'static, Loaded<K, V>>> {
+        use futures_util::FutureExt;
+        let (gate, seen) = (self.gate.clone(), self.gate.pass());
+        let (load, state) = (self.load.clone(), Arc::downgrade(&self.state));
+        async move {
+            gate.wait_past(seen).await;
+            let closed = || DomainError::Internal("a loader ended before its batch".into());
+            let keys = {
+                let state = state.upgrade().ok_or_else(closed)?;
+                let mut state = locked(&state);
+                if state
+                    .open
+                    .as_ref()
+                    .is_some_and(|open| Arc::ptr_eq(&open.keys, &keys))
+                {
+                    state.open = None;
+                }
+                let keys = locked(&keys).take();
+                keys.unwrap_or_default()
+            };
+            let mut unique: Vec<K> = Vec::with_capacity(keys.len());
+            let mut seen_keys = std::collections::HashSet::with_capacity_and_hasher(
+                keys.len(),
+                foldhash::fast::RandomState::default(),
+            );
+            for key in keys {
+                if seen_keys.insert(key.clone()) {
+                    unique.push(key);
+                }
+            }
+            let values = load(unique).await?;
+            if let Some(state) = state.upgrade() {
+                let mut state = locked(&state);
+                for (key, value) in &values {
+                    state.cache.insert(key.clone(), value.clone());
+                }
+            }
+            Ok(Arc::new(values))
+        }
+        .boxed()
+        .shared()
+    }
+
+    /// Puts a value into the cache (a later load of its key answers it).
+    pub fn feed_one(&self, key: K, value: V) {
+        locked(&self.state).cache.insert(key, value);
+    }
+
+    /// Puts values into the cache.
+    pub fn feed_many(&self, values: impl IntoIterator<Item = (K, V)>) {
+        locked(&self.state).cache.extend(values);
+    }
+
+    /// Forgets what the loader cached.
+    pub fn clear(&self) {
+        locked(&self.state).cache.clear();
     }
 }
-
-/// A loader's cache: keyed by ids, so a fast hash (foldhash) instead of SipHash.
-type Cache = HashMapCache<foldhash::fast::RandomState>;
-
-/// A cached per-request loader.
-pub type Batch<K, V> = DataLoader<BatchFn<K, V>, Cache>;
 
 fn batch<K, V, S, F, Fut>(state: &S, gate: &Arc<PassGate>, f: F) -> Batch<K, V>
 where
@@ -159,23 +329,14 @@ where
         let (state, f) = (state.clone(), f.clone());
         Box::pin(async move { f(state, keys).await })
     };
-    let gate = gate.clone();
-    let spawn = move |load: futures_util::future::BoxFuture<'static, ()>| {
-        let (gate, seen) = (gate.clone(), gate.pass());
-        tokio::spawn(async move {
-            gate.wait_past(seen).await;
-            load.await
-        })
-    };
-    DataLoader::with_cache(BatchFn(Arc::new(call)), spawn, Cache::new())
-        .delay(std::time::Duration::ZERO)
+    Batch::new(Arc::new(call), gate.clone())
 }
 
 /// What every loader of a request is built from: the services and the request's gate.
 type LoaderContext = (Arc<ApiState>, Arc<PassGate>);
 
 /// A loader built on first use. A request touches a few of the loaders below; building all
-/// of them (each a `DataLoader` with its own maps, closures and spawner) for every request,
+/// of them (each with its own maps and closures) for every request,
 /// and dropping them after, was 3.4% of the server's instructions on `node(id)`.
 pub struct Lazy<K, V> {
     cell: std::sync::OnceLock<Batch<K, V>>,
@@ -200,7 +361,7 @@ where
     /// Forgets what the loader cached, if it was built.
     fn reset(&self) {
         if let Some(loader) = self.cell.get() {
-            loader.clear::<K>();
+            loader.clear();
         }
     }
 }
@@ -303,7 +464,7 @@ where
     Ok(out)
 }
 
-/// Lists shared rather than copied: a DataLoader clones each value into its cache and out
+/// Lists shared rather than copied: a loader clones each value into its cache and out
 /// to each caller (two allocations and copies per node for its children ids).
 fn shared(lists: HashMap<Uuid, Vec<Uuid>>) -> HashMap<Uuid, Arc<[Uuid]>> {
     lists.into_iter().map(|(k, v)| (k, v.into())).collect()
@@ -741,5 +902,116 @@ impl Loaders {
         self.conversation_media_counts.reset();
         self.node_voice.reset();
         self.node_voice_counts.reset();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Calls = Arc<std::sync::Mutex<Vec<Vec<u32>>>>;
+
+    /// A loader of `u32`s whose values are `v{key}`, multiples of 10 not found (or every key
+    /// failing with `fail`), recording each call's keys.
+    fn loader(gate: &Arc<PassGate>, fail: bool) -> (Batch<u32, String>, Calls) {
+        let calls = Calls::default();
+        let log = calls.clone();
+        let load = move |keys: Vec<u32>| -> BatchFuture<u32, String> {
+            locked(&log).push(keys.clone());
+            Box::pin(async move {
+                tokio::task::yield_now().await;
+                if fail {
+                    return Err(DomainError::Internal("down".into()));
+                }
+                Ok(keys
+                    .into_iter()
+                    .filter(|k| k % 10 != 0)
+                    .map(|k| (k, format!("v{k}")))
+                    .collect())
+            })
+        };
+        (Batch::new(Arc::new(load), gate.clone()), calls)
+    }
+
+    #[tokio::test]
+    async fn one_call_per_pass_then_cached() {
+        let gate = PassGate::new();
+        let (l, calls) = loader(&gate, false);
+        let (a, many, none) = gate
+            .run(async {
+                futures_util::join!(l.load_one(1), l.load_many([2, 3, 1]), l.load_one(10))
+            })
+            .await;
+        assert_eq!(
+            *locked(&calls),
+            [vec![1, 2, 3, 10]],
+            "one call, each key once"
+        );
+        assert_eq!(a.ok().flatten().as_deref(), Some("v1"));
+        let many = many.unwrap_or_default();
+        assert_eq!(many.len(), 3);
+        assert_eq!(many.get(&3).map(String::as_str), Some("v3"));
+        assert_eq!(none.ok().flatten(), None, "not found is no error");
+
+        // Found values are cached; a key found missing is asked again.
+        let again = gate.run(l.load_many([1, 2, 10])).await.unwrap_or_default();
+        assert_eq!(again.len(), 2);
+        assert_eq!(*locked(&calls), [vec![1, 2, 3, 10], vec![10]]);
+        l.feed_one(10, "fed".into());
+        assert_eq!(
+            gate.run(l.load_one(10)).await.ok().flatten().as_deref(),
+            Some("fed")
+        );
+        l.clear();
+        gate.run(l.load_one(1)).await.ok();
+        assert_eq!(locked(&calls).last(), Some(&vec![1]), "cleared");
+    }
+
+    #[tokio::test]
+    async fn an_error_reaches_every_asker_and_nothing_is_cached() {
+        let gate = PassGate::new();
+        let (l, calls) = loader(&gate, true);
+        let (a, b) = gate
+            .run(async { futures_util::join!(l.load_one(1), l.load_many([1, 2])) })
+            .await;
+        assert!(matches!(a, Err(DomainError::Internal(_))));
+        assert!(matches!(b, Err(DomainError::Internal(_))));
+        gate.run(l.load_one(1)).await.ok();
+        assert_eq!(locked(&calls).len(), 2, "the failed keys are asked again");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_asker_leaves_the_batch_to_the_others() {
+        let gate = PassGate::new();
+        let (l, calls) = loader(&gate, false);
+        let kept = gate
+            .run(async {
+                // The first asker is polled once (joining the batch) and dropped.
+                let dropped = l.load_one(1);
+                futures_util::pin_mut!(dropped);
+                assert!(futures_util::poll!(dropped.as_mut()).is_pending());
+                l.load_one(2).await
+            })
+            .await;
+        assert_eq!(kept.ok().flatten().as_deref(), Some("v2"));
+        assert_eq!(*locked(&calls), [vec![1, 2]]);
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_takes_no_more_keys() {
+        let gate = PassGate::new();
+        let (l, calls) = loader(&gate, false);
+        let (big, small) = gate
+            .run(async {
+                futures_util::join!(l.load_many(1..=(MAX_BATCH as u32)), l.load_one(5001))
+            })
+            .await;
+        assert_eq!(
+            big.map(|m| m.len()).unwrap_or_default(),
+            MAX_BATCH - MAX_BATCH / 10
+        );
+        assert_eq!(small.ok().flatten().as_deref(), Some("v5001"));
+        let sizes: Vec<usize> = locked(&calls).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [MAX_BATCH, 1]);
     }
 }

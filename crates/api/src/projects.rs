@@ -291,8 +291,7 @@ impl Project {
             // Nodes of this page are often each other's parents and children: prime the
             // cache.
             l.nodes
-                .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())))
-                .await;
+                .feed_many(p.items.iter().map(|(_, n)| (n.id, n.clone())));
             p.map(GraphNode::from_row)
         } else {
             p.map(GraphNode::from_head)
