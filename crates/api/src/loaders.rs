@@ -104,6 +104,18 @@ impl<F: Future> Future for Gated<F> {
     }
 }
 
+impl<F> Drop for Gated<F> {
+    /// A request dropped before its future finished (a client gone) ends its pass too, so
+    /// that a batch waiting for the pass runs, finds its loader gone and ends, instead of
+    /// waiting forever.
+    fn drop(&mut self) {
+        self.gate
+            .passes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.gate.notify.notify_waiters();
+    }
+}
+
 /// Forwards wake-ups and remembers that one happened.
 struct WakeProbe {
     inner: std::task::Waker,
@@ -143,9 +155,9 @@ type Loaded<K, V> = Result<Arc<HashMap<K, V>>, DomainError>;
 /// Written for this instead of async-graphql's `DataLoader`, which hashed every key with
 /// SipHash five times (its key sets, result maps and its `Loader`'s fixed `HashMap`),
 /// sent each asker its answer through a channel of its own and ran every batch in a task
-/// of its own. Here a batch is a shared future that its askers await together: the first
-/// to poll it runs it, within the request's own task, and a dropped asker leaves it to
-/// the others.
+/// of its own. Here a batch runs in a task of its own (in the request's, each row that
+/// arrives would re-poll the request's whole future: +6% for a SQLite dashboard) and its
+/// askers await its one answer together.
 pub struct Batch<K, V> {
     load: BatchFn<K, V>,
     gate: Arc<PassGate>,
@@ -260,7 +272,7 @@ where
         use futures_util::FutureExt;
         let (gate, seen) = (self.gate.clone(), self.gate.pass());
         let (load, state) = (self.load.clone(), Arc::downgrade(&self.state));
-        async move {
+        let batch = tokio::spawn(async move {
             gate.wait_past(seen).await;
             let closed = || DomainError::Internal("a loader ended before its batch".into());
             let keys = {
@@ -294,6 +306,11 @@ where
                 }
             }
             Ok(Arc::new(values))
+        });
+        async move {
+            batch
+                .await
+                .unwrap_or_else(|e| Err(DomainError::Internal(format!("a batch failed: {e}"))))
         }
         .boxed()
         .shared()
@@ -995,6 +1012,25 @@ mod tests {
             .await;
         assert_eq!(kept.ok().flatten().as_deref(), Some("v2"));
         assert_eq!(*locked(&calls), [vec![1, 2]]);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_ends_its_pass() {
+        let gate = PassGate::new();
+        let (l, calls) = loader(&gate, false);
+        {
+            let request = gate.run(l.load_one(1));
+            futures_util::pin_mut!(request);
+            assert!(futures_util::poll!(request.as_mut()).is_pending());
+        }
+        // The batch runs once the dropped request's pass ends, rather than wait forever.
+        let ran = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while locked(&calls).is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(ran.is_ok(), "the batch still waits for a pass");
     }
 
     #[tokio::test]
