@@ -10,6 +10,7 @@ mod m20261122_000004_conversations;
 mod m20261201_000005_media;
 mod m20261201_000006_document_search;
 mod m20261203_000007_deleted_nodes_index;
+mod m20261205_000008_page_order_indexes;
 mod util;
 
 /// Every migration, in order.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_media::Migration),
             Box::new(m20261201_000006_document_search::Migration),
             Box::new(m20261203_000007_deleted_nodes_index::Migration),
+            Box::new(m20261205_000008_page_order_indexes::Migration),
         ]
     }
 }

@@ -89,6 +89,28 @@ db_test!(edges_keep_the_canvas_a_dag, |app| async move {
         "CONFLICT",
         "a → c still exists"
     );
+
+    // `parents` and `children` list the nodes oldest first, in whatever order the edges
+    // were made: c → f before c → e, and f → g before e → g.
+    let e = node(&app, &t, &p, "e", &[]).await;
+    let f = node(&app, &t, &p, "f", &[]).await;
+    let g = node(&app, &t, &p, "g", &[]).await;
+    for (from, to) in [(&c, &f), (&c, &e), (&f, &g), (&e, &g)] {
+        let v = edge(&app, &t, from, to).await;
+        assert!(v["data"]["createGraphEdge"].is_object(), "{v}");
+    }
+    let v = app.gql(NODE, json!({ "id": c }), Some(&t)).await;
+    assert_eq!(
+        ids(&v["data"]["graphNode"]["children"]),
+        [e.as_str(), f.as_str()],
+        "{v}"
+    );
+    let v = app.gql(NODE, json!({ "id": g }), Some(&t)).await;
+    assert_eq!(
+        ids(&v["data"]["graphNode"]["parents"]),
+        [e.as_str(), f.as_str()],
+        "{v}"
+    );
 });
 
 db_test!(traversals_and_node_fields, |app| async move {

@@ -426,7 +426,7 @@ impl NodeObject {
     async fn updated_at(&self, ctx: &Context<'_>) -> ApiResult<DateTime<Utc>> {
         Ok(self.head(ctx).await?.updated_at.to_utc())
     }
-    /// Direct parents (sources of incoming edges).
+    /// Direct parents (sources of incoming edges), oldest first.
     async fn parents(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let ids = loaders(ctx)?
             .parents
@@ -435,7 +435,7 @@ impl NodeObject {
             .unwrap_or_default();
         Ok(self.references(ids.iter().copied()))
     }
-    /// Direct children (targets of outgoing edges).
+    /// Direct children (targets of outgoing edges), oldest first.
     async fn children(&self, ctx: &Context<'_>) -> ApiResult<List<GraphNode>> {
         let ids = loaders(ctx)?
             .children
