@@ -2,22 +2,26 @@
 //! with graceful shutdown.
 
 use anyhow::Context as _;
-use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use axum::{Router, ServiceExt as _};
 use plexus_api::{ApiState, AuthLimiter, AuthLimits, PlexusSchema, SchemaOptions, build_schema};
 use plexus_core::page::PageLimits;
 use plexus_users::{AuthSettings, TokenKeys, UsersService};
 use sea_orm::{ConnectionTrait as _, DatabaseConnection};
 use serde_json::json;
+use std::convert::Infallible;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower::{Service, ServiceBuilder};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -229,8 +233,19 @@ fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
     f.write_all(content.as_bytes())
 }
 
-/// The HTTP routes.
-pub fn router(state: AppState) -> Router {
+/// The HTTP service: the routes inside the middleware.
+///
+/// The middleware wraps the router once, as one stack, instead of through `Router::layer`:
+/// that boxes every layer around every route, and clones the boxes for each request
+/// (~40 k instructions in `clone_box` per `node(id)`; callgrind, 325 k → 307 k instructions
+/// per request in all).
+pub fn app(
+    state: AppState,
+) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ 'static {
     let config = state.config.clone();
     let request_id = HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http()
@@ -239,6 +254,29 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path(), operation = tracing::field::Empty)
         })
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
+    ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(trace)
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(|_| {
+            http::error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                http::Media::Json,
+                "INTERNAL",
+                "internal error",
+            )
+        }))
+        .layer(tower::layer::layer_fn(|inner| Deadline {
+            inner,
+            limit: config.request_timeout,
+        }))
+        .layer(cors(&config))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .service(routes(state))
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::to("/graphql") }))
         .route("/graphql", get(http::get).post(http::post))
@@ -257,23 +295,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(cors(&config))
-        .layer(axum::middleware::from_fn_with_state(
-            config.request_timeout,
-            deadline,
-        ))
-        .layer(CatchPanicLayer::custom(|_| {
-            http::error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                http::Media::Json,
-                "INTERNAL",
-                "internal error",
-            )
-        }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(trace)
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 fn request_id_of<B>(req: &Request<B>) -> String {
@@ -287,24 +308,46 @@ fn request_id_of<B>(req: &Request<B>) -> String {
 /// Answers 503 `TIMEOUT` (a GraphQL-shaped error with the request id) when a request runs
 /// past the configured deadline; the handler's future is dropped, so its transaction rolls
 /// back.
-async fn deadline(
-    State(limit): State<Duration>,
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> Response {
-    let id = request_id_of(&req);
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(request_id = %id, limit_ms = limit.as_millis() as u64, "request timed out");
-            http::error_response_id(
-                StatusCode::SERVICE_UNAVAILABLE,
-                http::Media::Json,
-                "TIMEOUT",
-                &format!("the request took longer than {} ms", limit.as_millis()),
-                &id,
-            )
-        }
+#[derive(Clone)]
+struct Deadline<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Service<Request<Body>> for Deadline<S>
+where
+    S: Service<Request<Body>, Error = Infallible>,
+    S::Response: IntoResponse,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures_util::future::BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let id = request_id_of(&req);
+        let limit = self.limit;
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            Ok(match tokio::time::timeout(limit, answer).await {
+                Ok(Ok(resp)) => resp.into_response(),
+                Ok(Err(never)) => match never {},
+                Err(_) => {
+                    tracing::warn!(request_id = %id, limit_ms = limit.as_millis() as u64, "request timed out");
+                    http::error_response_id(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        http::Media::Json,
+                        "TIMEOUT",
+                        &format!("the request took longer than {} ms", limit.as_millis()),
+                        &id,
+                    )
+                }
+            })
+        })
     }
 }
 
@@ -488,7 +531,7 @@ pub async fn spawn(state: AppState) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let lifecycle = state.lifecycle.clone();
     let grace = state.config.shutdown_timeout;
-    let app = router(state);
+    let app = app(state);
     let l = lifecycle.clone();
     let handle = tokio::spawn(async move {
         let stop = l.clone();
