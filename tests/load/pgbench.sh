@@ -84,7 +84,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
     tps=$(awk '/^tps/ { printf "%.0f", $3 }' "$out/$c.txt")
     lat=$(awk '/^latency average/ { print $4 }' "$out/$c.txt")
     api=$(awk -F'|' -v c="($c)" '$2 ~ /postgres/ && index($3, " " c " ") == 1 { gsub(/ /, "", $4); print $4 }' \
-      target/bench/results.md 2>/dev/null | head -n 1)
+      target/bench/results.md 2>/dev/null | head -n 1 || true)
     share=$(awk -v a="${api:-0}" -v t="${tps:-0}" 'BEGIN { if (a > 0 && t > 0) printf "%.0f%%", 100 * a / t }')
     echo "| $c | $(wc -l <"$out/$c.sql") | $tps | $lat | ${api:-} | $share |"
   done
