@@ -8,7 +8,8 @@
 #
 # usage: tests/load/bench.sh [sqlite] [postgres]        (default: both)
 # env:   BENCH_SCALE (1), BENCH_SECONDS per case (10), BENCH_WARMUP seconds (2),
-#        BENCH_CONNECTIONS (32), BENCH_CASES ("a b c d f mix e"), TEST_POSTGRES_URL
+#        BENCH_CONNECTIONS (32), BENCH_CASES ("a b c d f mix e"), BENCH_POOL (the server's
+#        default pool size), PLEXUS_BIN (a built binary: no build), TEST_POSTGRES_URL
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=tests/load
@@ -106,9 +107,10 @@ for backend in $backends; do
 
   port=$((20000 + RANDOM % 20000))
   t0=$(date +%s%N)
-  DATABASE_URL=$db PLEXUS_BIND=127.0.0.1:$port PLEXUS_LOG=warn PLEXUS_DB_MAX_CONNECTIONS=${BENCH_POOL:-10} \
+  # The pool is the server's default for the backend unless BENCH_POOL sets it.
+  DATABASE_URL=$db PLEXUS_BIND=127.0.0.1:$port PLEXUS_LOG=warn \
     PLEXUS_LOGIN_MAX_PER_IP=0 PLEXUS_JWT_SECRET=bench-secret-bench-secret-bench-secret-01 \
-    "$bin" serve >"$out/server-$backend.log" 2>&1 &
+    env ${BENCH_POOL:+PLEXUS_DB_MAX_CONNECTIONS=$BENCH_POOL} "$bin" serve >"$out/server-$backend.log" 2>&1 &
   pid=$!
   ready=
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && { ready=1; break; }; sleep 0.02; done

@@ -132,14 +132,10 @@ pub struct ConfigArgs {
     #[arg(long, env = "PLEXUS_LOG", default_value = "info", global = true)]
     pub log: String,
 
-    /// Maximum database connections in the pool.
-    #[arg(
-        long,
-        env = "PLEXUS_DB_MAX_CONNECTIONS",
-        default_value_t = 10,
-        global = true
-    )]
-    pub db_max_connections: u32,
+    /// Maximum database connections in the pool [default: 10 on PostgreSQL; on SQLite the
+    /// number of CPU cores, at least 2].
+    #[arg(long, env = "PLEXUS_DB_MAX_CONNECTIONS", global = true)]
+    pub db_max_connections: Option<u32>,
 
     /// Seconds a request may run before it is answered with a timeout.
     #[arg(
@@ -438,6 +434,9 @@ impl ConfigArgs {
                 redact_url(&database_url)
             ));
         }
+        let db_max_connections = self
+            .db_max_connections
+            .unwrap_or_else(|| default_pool_size(&database_url));
         let bind = match (&self.bind, self.port) {
             (Some(b), _) => b.parse().map_err(|_| {
                 format!("PLEXUS_BIND must be host:port, e.g. 127.0.0.1:8080 (got `{b}`)")
@@ -488,7 +487,9 @@ impl ConfigArgs {
                 ));
             }
         }
-        positive("PLEXUS_DB_MAX_CONNECTIONS", self.db_max_connections as u64)?;
+        if let Some(n) = self.db_max_connections {
+            positive("PLEXUS_DB_MAX_CONNECTIONS", n.into())?;
+        }
         positive("PLEXUS_REQUEST_TIMEOUT_SECS", self.request_timeout_secs)?;
         positive("PLEXUS_WS_INIT_TIMEOUT_SECS", self.ws_init_timeout_secs)?;
         positive("PLEXUS_SHUTDOWN_TIMEOUT_SECS", self.shutdown_timeout_secs)?;
@@ -576,7 +577,7 @@ impl ConfigArgs {
             cors_origins,
             log_format: self.log_format,
             log: self.log,
-            db_max_connections: self.db_max_connections,
+            db_max_connections,
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
             auto_migrate: self.auto_migrate,
             ws_init_timeout: std::time::Duration::from_secs(self.ws_init_timeout_secs),
@@ -682,6 +683,22 @@ impl Config {
     }
 }
 
+/// The pool size when `PLEXUS_DB_MAX_CONNECTIONS` is not set. PostgreSQL: 10. SQLite: one
+/// connection per CPU core, at least 2. Each SQLite connection is a thread of its own that
+/// does the database's work, so connections beyond the cores only take turns on them,
+/// and each keeps its own page cache and buffers. On 2 cores, 2 connections against 10 in
+/// the load benchmark: dashboard 78–83 → 100 req/s, its peak RSS 155 → 105 MB, the
+/// write case's p99 757 → 147 ms.
+fn default_pool_size(database_url: &str) -> u32 {
+    if database_url.starts_with("sqlite:") {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get() as u32)
+            .max(2)
+    } else {
+        10
+    }
+}
+
 /// Where a generated JWT secret is kept: beside the SQLite file, or in the working directory.
 pub fn secret_file(config: &Config) -> PathBuf {
     match config.sqlite_file() {
@@ -759,6 +776,30 @@ mod tests {
         assert!(c.introspection);
         assert_eq!(c.sqlite_file(), Some(PathBuf::from("plexus.db")));
         assert_eq!(secret_file(&c), PathBuf::from("plexus.db.jwt-secret"));
+    }
+
+    #[test]
+    fn the_pool_size_defaults_by_backend() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        let c = parse(&["--database-url", "sqlite://x.db"]).unwrap();
+        assert_eq!(c.db_max_connections, cores.max(2));
+        let c = parse(&["--database-url", "postgres://u@h/db"]).unwrap();
+        assert_eq!(c.db_max_connections, 10);
+        let c = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--db-max-connections",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(c.db_max_connections, 7);
+        let e = parse(&[
+            "--database-url",
+            "sqlite://x.db",
+            "--db-max-connections",
+            "0",
+        ]);
+        assert!(e.unwrap_err().contains("PLEXUS_DB_MAX_CONNECTIONS"));
     }
 
     #[test]
