@@ -5,6 +5,7 @@
 //! Embeddings are stored as little-endian `f32` bytes.
 
 use plexus_core::db::{begin_write, now};
+use plexus_core::row;
 use plexus_core::{Actor, DomainError, DomainResult};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
@@ -291,10 +292,7 @@ impl AgentsService {
         let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let (sql, query) = match backend {
             DbBackend::Postgres => {
-                let list = (0..packs.len())
-                    .map(|i| format!("${}", i + 2))
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let list = row::placeholders(backend, 2, packs.len());
                 let sql = format!(
                     "SELECT d.id AS id, ts_rank(s.vector, q)::float8 AS rank \
                      FROM to_tsquery('simple'::regconfig, $1) AS q \
@@ -312,7 +310,7 @@ impl AgentsService {
                 (sql, q)
             }
             _ => {
-                let list = vec!["?"; packs.len()].join(", ");
+                let list = row::placeholders(backend, 2, packs.len());
                 // CROSS JOIN keeps this join order (SQLite does not reorder it): the FTS
                 // index drives, instead of re-running the match for every document.
                 let sql = format!(

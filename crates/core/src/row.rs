@@ -16,8 +16,8 @@
 
 use sea_orm::sqlx::{Column as _, Decode, Postgres, Row as _, Sqlite, Type};
 use sea_orm::{
-    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult, QueryTrait, RuntimeErr,
-    Select,
+    ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryResult, QueryTrait,
+    RuntimeErr, Select,
 };
 
 /// A column value either driver decodes (the types sea-orm models hold).
@@ -177,6 +177,18 @@ pub fn select_list<M: Positional>(table: &str, prefix: &str) -> String {
         .map(|f| format!("\"{table}\".\"{f}\" AS \"{prefix}{f}\""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `n` bind parameters of a hand-written statement, comma-separated: `$first, $first+1, …`
+/// on PostgreSQL, `?, ?, …` on SQLite (whose parameters are numbered by position).
+pub fn placeholders(backend: DbBackend, first: usize, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => (first..first + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => vec!["?"; n].join(", "),
+    }
 }
 
 /// Runs `select` and reads its rows by position: `Select::all`, without by-name reads.

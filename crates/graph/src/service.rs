@@ -582,15 +582,11 @@ impl GraphService {
             )
         });
         let backend = self.db.get_database_backend();
-        let mut params = (1..).map(|i| match backend {
-            DbBackend::Postgres => format!("${i}"),
-            _ => "?".to_owned(),
-        });
         let mut values: Vec<sea_orm::Value> = Vec::with_capacity(ids.len() + 1);
         let (role, membership) = match viewer {
             Some(user) => {
                 values.push(user.into());
-                let user = params.next().unwrap_or_default();
+                let user = row::placeholders(backend, 1, 1);
                 (
                     format!(r#", "project_members"."role" AS "{ROLE}""#),
                     format!(
@@ -600,12 +596,12 @@ impl GraphService {
             }
             None => (String::new(), String::new()),
         };
+        let list = row::placeholders(backend, values.len() + 1, ids.len());
         values.extend(ids.iter().map(|id| sea_orm::Value::from(*id)));
-        let ids: Vec<String> = params.take(ids.len()).collect();
         let sql = format!(
             r#"SELECT {columns}{role} FROM "nodes" INNER JOIN "projects" ON "nodes"."project_id" = "projects"."id"{membership} WHERE "nodes"."id" IN ({ids}) AND "nodes"."deleted_at" IS NULL AND "projects"."deleted_at" IS NULL"#,
             columns = *COLUMNS,
-            ids = ids.join(", "),
+            ids = list,
         );
         let rows = self
             .db
@@ -677,12 +673,10 @@ impl GraphService {
             _ => " INDEXED BY idx_nodes_deleted",
         };
         for chunk in ids.chunks(10_000) {
+            let params = row::placeholders(backend, 1, chunk.len());
             let list = match backend {
-                DbBackend::Postgres => {
-                    let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-                    format!("SELECT unnest(ARRAY[{}]::uuid[])", params.join(", "))
-                }
-                _ => vec!["?"; chunk.len()].join(", "),
+                DbBackend::Postgres => format!("SELECT unnest(ARRAY[{params}]::uuid[])"),
+                _ => params,
             };
             let sql = format!(
                 "SELECT e.{by}, e.{other} FROM edges e WHERE e.{by} IN ({list}) \

@@ -298,11 +298,12 @@ fn routes(state: AppState) -> Router {
 }
 
 fn request_id_of<B>(req: &Request<B>) -> String {
-    req.extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
+    id_text(req.extensions().get::<RequestId>()).to_string()
+}
+
+fn id_text(id: Option<&RequestId>) -> &str {
+    id.and_then(|id| id.header_value().to_str().ok())
         .unwrap_or_default()
-        .to_string()
 }
 
 /// Answers 503 `TIMEOUT` (a GraphQL-shaped error with the request id) when a request runs
@@ -329,7 +330,8 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let id = request_id_of(&req);
+        // Kept as the header value (shared bytes), made text only if the request times out.
+        let id = req.extensions().get::<RequestId>().cloned();
         let limit = self.limit;
         let answer = self.inner.call(req);
         Box::pin(async move {
@@ -337,13 +339,14 @@ where
                 Ok(Ok(resp)) => resp.into_response(),
                 Ok(Err(never)) => match never {},
                 Err(_) => {
+                    let id = id_text(id.as_ref());
                     tracing::warn!(request_id = %id, limit_ms = limit.as_millis() as u64, "request timed out");
                     http::error_response_id(
                         StatusCode::SERVICE_UNAVAILABLE,
                         http::Media::Json,
                         "TIMEOUT",
                         &format!("the request took longer than {} ms", limit.as_millis()),
-                        &id,
+                        id,
                     )
                 }
             })

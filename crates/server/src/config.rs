@@ -781,24 +781,15 @@ mod tests {
     #[test]
     fn the_pool_size_defaults_by_backend() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
-        let c = parse(&["--database-url", "sqlite://x.db"]).unwrap();
-        assert_eq!(c.db_max_connections, cores.max(2));
-        let c = parse(&["--database-url", "postgres://u@h/db"]).unwrap();
-        assert_eq!(c.db_max_connections, 10);
-        let c = parse(&[
-            "--database-url",
-            "sqlite://x.db",
-            "--db-max-connections",
-            "7",
-        ])
-        .unwrap();
-        assert_eq!(c.db_max_connections, 7);
-        let e = parse(&[
-            "--database-url",
-            "sqlite://x.db",
-            "--db-max-connections",
-            "0",
-        ]);
+        let pool = |url: &str, size: &[&str]| {
+            let mut args = vec!["--database-url", url];
+            args.extend_from_slice(size);
+            parse(&args).map(|c| c.db_max_connections)
+        };
+        assert_eq!(pool("sqlite://x.db", &[]), Ok(cores.max(2)));
+        assert_eq!(pool("postgres://u@h/db", &[]), Ok(10));
+        assert_eq!(pool("sqlite://x.db", &["--db-max-connections", "7"]), Ok(7));
+        let e = pool("sqlite://x.db", &["--db-max-connections", "0"]);
         assert!(e.unwrap_err().contains("PLEXUS_DB_MAX_CONNECTIONS"));
     }
 
