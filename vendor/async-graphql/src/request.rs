@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::{
     Data, Extensions, ParseRequestError, ServerError, UploadValue, Value, Variables,
     parser::{parse_query, types::ExecutableDocument},
-    schema::IntrospectionMode,
+    ValidationMode, schema::IntrospectionMode,
 };
 
 /// GraphQL request.
@@ -53,6 +53,10 @@ pub struct Request {
     /// [IntrospectionMode::Enabled]).
     #[serde(skip)]
     pub introspection_mode: IntrospectionMode,
+
+    /// Plexus patch: the validation mode for this request (defaults to the schema's).
+    #[serde(skip)]
+    pub validation_mode: Option<ValidationMode>,
 }
 
 impl Request {
@@ -67,6 +71,7 @@ impl Request {
             extensions: Default::default(),
             parsed_query: None,
             introspection_mode: IntrospectionMode::Enabled,
+            validation_mode: None,
         }
     }
 

@@ -859,6 +859,8 @@ pub(crate) async fn prepare_request(
     depth: Option<usize>,
 ) -> Result<(QueryEnv, CacheControl), Vec<ServerError>> {
     let mut request = extensions.prepare_request(request).await?;
+    // Plexus patch: a request may choose its validation mode.
+    let validation_mode = request.validation_mode.unwrap_or(validation_mode);
     let query_data = Arc::new(std::mem::take(&mut request.data));
     extensions.attach_query_data(query_data.clone());
 

@@ -68,7 +68,12 @@ impl<T: ObjectType> ContainerType for QueryRoot<T> {
             return Ok(None);
         }
 
-        if ctx.schema_env.registry.enable_federation || ctx.schema_env.registry.has_entities() {
+        // Plexus patch: the field's name first, so that `has_entities` (a scan of every type
+        // in the registry) runs only for the two federation fields, not for every root field.
+        if matches!(ctx.item.node.name.node.as_str(), "_entities" | "_service")
+            && (ctx.schema_env.registry.enable_federation
+                || ctx.schema_env.registry.has_entities())
+        {
             if ctx.item.node.name.node == "_entities" {
                 let (_, representations) = ctx.param_value::<Vec<Any>>("representations", None)?;
                 let res = futures_util::future::try_join_all(representations.iter().map(

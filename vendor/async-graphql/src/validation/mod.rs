@@ -37,6 +37,12 @@ pub enum ValidationMode {
     /// The executor itself also has error handling, so it can improve
     /// performance, but it can lose some error messages.
     Fast,
+
+    /// Plexus patch: `Fast`, plus the check of argument values, the one rule of `Strict`
+    /// that reads the request's variables. Every other rule of `Strict` depends on the
+    /// document alone, so for a document that already passed `Strict` this gives the same
+    /// answer as `Strict` for any variables, at a fraction of the cost.
+    Variables,
 }
 
 pub(crate) fn check_rules(
@@ -91,6 +97,20 @@ pub(crate) fn check_rules(
         }
         ValidationMode::Fast => {
             let mut visitor = VisitorNil
+                .with(rules::NoFragmentCycles::default())
+                .with(rules::UploadFile)
+                .with(visitors::CacheControlCalculate {
+                    cache_control: &mut cache_control,
+                })
+                .with(visitors::ComplexityCalculate::new(&mut complexity))
+                .with(visitors::DepthCalculate::new(&mut depth));
+            visit(&mut visitor, &mut ctx, doc);
+            ctx.errors
+        }
+        // Plexus patch (see `ValidationMode::Variables`).
+        ValidationMode::Variables => {
+            let mut visitor = VisitorNil
+                .with(rules::ArgumentsOfCorrectType::default())
                 .with(rules::NoFragmentCycles::default())
                 .with(rules::UploadFile)
                 .with(visitors::CacheControlCalculate {
