@@ -199,6 +199,49 @@ db_test!(
     }
 );
 
+db_test!(
+    documents_run_before_still_have_their_variables_checked,
+    |app| async move {
+        // A document that passed validation once is validated again only as far as its
+        // variables can change the outcome: bad values are refused before execution
+        // exactly as on its first run, and a document that failed is never taken as valid.
+        let (token, _, _) = app.register("vars@example.com", "password123").await;
+        let errors = |v: &Value| {
+            assert!(v["data"].is_null(), "{v}");
+            assert_eq!(code(v), "GRAPHQL_VALIDATION_FAILED", "{v}");
+            v["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["message"].clone())
+                .collect::<Vec<_>>()
+        };
+        let me = app.gql("{ viewer { id } }", json!({}), Some(&token)).await;
+        let me = me["data"]["viewer"]["id"].clone();
+        for (q, good, bad) in [
+            (
+                "query Page($n: Int) { projects(first: $n) { edges { node { id } } } }",
+                json!({ "n": 2 }),
+                json!({ "n": "ten" }),
+            ),
+            (
+                "query One($id: ID!) { node(id: $id) { id } }",
+                json!({ "id": me }),
+                json!({ "id": null }),
+            ),
+        ] {
+            let first = errors(&app.gql(q, bad.clone(), Some(&token)).await);
+            let ok = app.gql(q, good, Some(&token)).await;
+            assert!(ok.get("errors").is_none(), "{ok}");
+            assert_eq!(errors(&app.gql(q, bad, Some(&token)).await), first, "{q}");
+        }
+        let invalid = "{ viewer { id noSuchField } }";
+        for _ in 0..2 {
+            errors(&app.gql(invalid, json!({}), Some(&token)).await);
+        }
+    }
+);
+
 db_test!(browsers_get_graphiql_served_offline, |app| async move {
     let resp = app
         .http

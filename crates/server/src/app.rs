@@ -64,14 +64,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The request's document: parsed, or cloned from the document cache.
+    /// The request's document: parsed, or cloned from the document cache. A document that
+    /// passed full validation before is validated again only as far as its variables can
+    /// change the outcome (`DocumentCache`).
     pub fn document<'r>(
         &self,
         req: &'r mut async_graphql::Request,
     ) -> Result<&'r async_graphql::parser::types::ExecutableDocument, async_graphql::ServerError>
     {
-        let doc = self.documents.parse(&req.query)?;
-        req.set_parsed_query(doc);
+        let parsed = self.documents.parse(&req.query)?;
+        if parsed.validated {
+            req.validation_mode = Some(async_graphql::ValidationMode::Variables);
+        }
+        req.set_parsed_query(parsed.doc);
         req.parsed_query()
     }
 }

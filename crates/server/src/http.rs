@@ -689,12 +689,20 @@ async fn execute(
         .data(RequestAuth::from_header(call.auth.as_deref()))
         .data(call.client)
         .data(std::sync::Arc::new(Loaders::new(&app.api, &gate)));
+    // A document run for the first time: if it executes, it passed full validation.
+    let first_run =
+        (req.validation_mode.is_none() && app.documents.enabled()).then(|| req.query.clone());
     let ticket = app.admission.admit(cost).await;
     let mut resp = gate.run(app.schema.execute(req)).await;
     drop(ticket);
     let request_error = resp.data == async_graphql::Value::Null
         && !resp.errors.is_empty()
         && resp.errors.iter().all(|e| e.path.is_empty());
+    if let Some(query) = first_run
+        && !request_error
+    {
+        app.documents.validated(&query);
+    }
     set_default_codes(
         &mut resp,
         if request_error {

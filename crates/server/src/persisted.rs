@@ -168,10 +168,24 @@ impl ApqCache {
 /// Parsed documents by query text (`PLEXUS_DOCUMENT_CACHE_SIZE` entries). Parsing is a
 /// fifth of the server's instructions for a small query such as `node(id)`, and clients
 /// send the same few documents with different variables, so a repeated query is cloned
-/// from here instead of parsed again. Only documents that parsed are stored; validation
-/// still runs on every request.
+/// from here instead of parsed again. Only documents that parsed are stored.
+///
+/// Each entry also remembers whether its document has passed async-graphql's full
+/// (`Strict`) validation once. Every rule of it but one depends on the document alone, so
+/// such a document is validated again with `ValidationMode::Variables`: only the values of
+/// arguments, which variables can change, and the depth and complexity limits
+/// (`vendor/README.md`).
 #[derive(Debug)]
-pub struct DocumentCache(Bounded<Box<str>, ExecutableDocument>);
+pub struct DocumentCache(Bounded<Box<str>, Parsed>);
+
+/// A document from the cache.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The parsed document.
+    pub doc: ExecutableDocument,
+    /// Whether it has passed full validation against this server's schema.
+    pub validated: bool,
+}
 
 impl DocumentCache {
     /// A cache holding at most `size` documents; 0 turns it off.
@@ -184,13 +198,30 @@ impl DocumentCache {
     }
 
     /// Parses `query`, or clones its document parsed before.
-    pub fn parse(&self, query: &str) -> Result<ExecutableDocument, ServerError> {
-        if let Some(doc) = self.0.get(query) {
-            return Ok(doc);
+    pub fn parse(&self, query: &str) -> Result<Parsed, ServerError> {
+        if let Some(parsed) = self.0.get(query) {
+            return Ok(parsed);
         }
-        let doc = async_graphql::parser::parse_query(query)?;
-        self.0.insert(query.into(), doc.clone(), query.len());
-        Ok(doc)
+        let parsed = Parsed {
+            doc: async_graphql::parser::parse_query(query)?,
+            validated: false,
+        };
+        self.0.insert(query.into(), parsed.clone(), query.len());
+        Ok(parsed)
+    }
+
+    /// Records that `query`'s document passed full validation (if it is stored).
+    pub fn validated(&self, query: &str) {
+        self.0.with(|c| {
+            if let Some((parsed, _)) = c.entries.peek_mut(query) {
+                parsed.validated = true;
+            }
+        });
+    }
+
+    /// Whether documents are stored at all.
+    pub fn enabled(&self) -> bool {
+        self.0.inner.is_some()
     }
 
     /// How many documents are stored.
@@ -331,10 +362,16 @@ mod tests {
         let cache = DocumentCache::new(2);
         let first = cache.parse(Q).unwrap();
         assert_eq!(cache.len(), 1);
+        assert!(!first.validated);
         // A hit gives the same document (the parser's positions included).
         let again = cache.parse(Q).unwrap();
-        assert_eq!(format!("{first:?}"), format!("{again:?}"));
+        assert_eq!(format!("{:?}", first.doc), format!("{:?}", again.doc));
         assert_eq!(cache.len(), 1);
+        // Once validated, it says so on every hit; other documents are not.
+        cache.validated(Q);
+        assert!(cache.parse(Q).unwrap().validated);
+        cache.validated("{ never: __typename }");
+        assert_eq!(cache.len(), 1, "marking stores nothing");
         // Parse errors are reported every time and never stored.
         assert!(cache.parse("{ broken").is_err());
         assert!(cache.parse("{ broken").is_err());
@@ -351,10 +388,14 @@ mod tests {
         assert!(cache.parse(&long).is_ok());
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.0.total(), 2 * "{ a: __typename }".len());
+        // An evicted document comes back unvalidated.
+        assert!(!cache.parse(Q).unwrap().validated);
         // Size 0 turns it off.
         let off = DocumentCache::new(0);
         assert!(off.parse(Q).is_ok());
-        assert!(off.is_empty());
+        off.validated(Q);
+        assert!(!off.parse(Q).unwrap().validated);
+        assert!(off.is_empty() && !off.enabled());
     }
 
     #[test]
