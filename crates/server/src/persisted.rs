@@ -114,6 +114,11 @@ impl<K: std::hash::Hash + Eq, V: Clone> Bounded<K, V> {
         });
     }
 
+    /// Whether it stores anything at all (its size is not 0).
+    fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
     fn len(&self) -> usize {
         self.with(|c| c.entries.len()).unwrap_or(0)
     }
@@ -136,7 +141,7 @@ impl ApqCache {
 
     /// Whether APQ is on.
     pub fn enabled(&self) -> bool {
-        self.0.inner.is_some()
+        self.0.enabled()
     }
 
     /// The query stored under `hash`.
@@ -221,7 +226,7 @@ impl DocumentCache {
 
     /// Whether documents are stored at all.
     pub fn enabled(&self) -> bool {
-        self.0.inner.is_some()
+        self.0.enabled()
     }
 
     /// How many documents are stored.
