@@ -772,7 +772,7 @@ fn respond(status: StatusCode, media: Media, body: &BatchResponse) -> Response {
             headers.insert(k.clone(), v.clone());
         }
     }
-    match serde_json::to_vec(body) {
+    match crate::json::to_vec(body) {
         Ok(bytes) => {
             let mut resp = (status, headers, bytes).into_response();
             resp.headers_mut()

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod graphiql;
 pub mod http;
+pub mod json;
 pub mod limits;
 pub mod media;
 pub mod metrics;
