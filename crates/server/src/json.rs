@@ -30,6 +30,22 @@ pub fn to_vec(body: &BatchResponse) -> serde_json::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A subscription's message carrying `resp` (graphql-transport-ws `next`, the legacy
+/// protocol's `data`): `{"id":…,"type":…,"payload":…}`, the payload written as
+/// [`to_vec`] writes a response. Each subscriber's event goes out this way; going through
+/// `serde_json::Value` first copied the whole answer into a second tree.
+pub fn message(id: &str, kind: &str, resp: &Response) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"id\":");
+    string(&mut out, id)?;
+    out.extend_from_slice(b",\"type\":");
+    string(&mut out, kind)?;
+    out.extend_from_slice(b",\"payload\":");
+    response(&mut out, resp)?;
+    out.push(b'}');
+    String::from_utf8(out).map_err(serde::ser::Error::custom)
+}
+
 /// One response, its fields in the order (and with the omissions) of its `Serialize`.
 fn response(out: &mut Vec<u8>, r: &Response) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"data\":");
@@ -198,6 +214,22 @@ mod tests {
             Response::new(sample()),
             Response::new(Value::String("x".into())),
         ]));
+    }
+
+    #[test]
+    fn messages_carry_the_response_as_json() {
+        let mut resp = Response::new(sample());
+        resp.errors.push(ServerError::new(
+            "partial",
+            Some(Pos { line: 2, column: 1 }),
+        ));
+        let msg = message("op \"1\"", "next", &resp).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&msg).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::json!({ "id": "op \"1\"", "type": "next", "payload": resp })
+        );
+        assert!(msg.starts_with(r#"{"id":"op \"1\"","type":"next","payload":{"data":{"id":"#));
     }
 
     /// Strings of random bytes from a mix of plain ASCII, every byte serde_json escapes

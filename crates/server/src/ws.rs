@@ -373,8 +373,18 @@ async fn run_operation(
         } else {
             "next"
         };
-        let msg = json!({ "id": id, "type": kind, "payload": resp });
-        if out.try_send(Message::Text(msg.to_string().into())).is_err() {
+        let msg = match crate::json::message(&id, kind, &resp) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::error!(error = %e, "serialising a subscription event");
+                let errors =
+                    json!([{ "message": "internal error", "extensions": { "code": "INTERNAL" } }]);
+                send(&out, error_message(protocol, &id, errors)).await;
+                let _ = control.send(Control::Done(id));
+                return;
+            }
+        };
+        if out.try_send(Message::Text(msg.into())).is_err() {
             // The client does not read fast enough (or is gone): drop it, do not buffer.
             let _ = control.send(Control::Close(
                 4499,
