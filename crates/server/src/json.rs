@@ -110,7 +110,7 @@ fn string(out: &mut Vec<u8>, s: &str) -> serde_json::Result<()> {
 }
 
 /// Whether `s` has a byte that serde_json escapes: a control character (below 0x20), `"`
-/// or `\\`. Eight bytes at a time, the last eight overlapping the word before (most strings
+/// or `\`. Eight bytes at a time, the last eight overlapping the word before (most strings
 /// here are ids of 20 to 40 bytes), with the word tests of "Bit Twiddling Hacks" (a byte
 /// below n, n ≤ 128; a zero byte), which are exact for "any byte", not for which one.
 fn needs_escape(s: &[u8]) -> bool {
