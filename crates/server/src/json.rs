@@ -232,6 +232,22 @@ mod tests {
         assert!(msg.starts_with(r#"{"id":"op \"1\"","type":"next","payload":{"data":{"id":"#));
     }
 
+    /// One character that may need an escape, at every position of plain strings of every
+    /// length up to 40: each of the word tests (and the overlapping last word) alone.
+    #[test]
+    fn one_escape_anywhere_is_found() {
+        for special in ['\0', '\n', '\u{1f}', ' ', '"', '\\', '\u{7f}', 'é', '🦀'] {
+            for len in 1..=40 {
+                for at in 0..len {
+                    let s: String = (0..len)
+                        .map(|i| if i == at { special } else { 'a' })
+                        .collect();
+                    same(&BatchResponse::Single(Response::new(Value::String(s))));
+                }
+            }
+        }
+    }
+
     /// Strings of random bytes from a mix of plain ASCII, every byte serde_json escapes
     /// and multi-byte characters, at lengths around the vector widths.
     #[test]
