@@ -3,8 +3,9 @@
 # dataset into SQLite and a scratch PostgreSQL database, and drives each case of bench.lua
 # (and the mix) with wrk at 32 connections. Per case: req/s, p50/p99/p99.9, errors, SQL
 # statements per request (server counter plexus_db_statements_total), server CPU (from
-# /proc/PID/stat, 100% = one core) and peak RSS (VmHWM, reset before each case). The table
-# goes to stdout and target/bench/results.md.
+# /proc/PID/stat, 100% = one core), CPU milliseconds per request of the server and of
+# PostgreSQL (every postgres process) and peak RSS (VmHWM, reset before each case). The
+# table goes to stdout and target/bench/results.md.
 #
 # usage: tests/load/bench.sh [sqlite] [postgres]        (default: both)
 # env:   BENCH_SCALE (1), BENCH_SECONDS per case (10), BENCH_WARMUP seconds (2),
@@ -84,10 +85,17 @@ split_rows() { # before-file after-file seconds backend
     }
     END {
       for (op in ops) if (n[op] > 0)
-        printf "| %s | mix: its %s operations | %.1f | ~%.0f | ~%.0f | | | | | |\n", backend, op, n[op] / secs, at(0.5, op), at(0.99, op)
+        printf "| %s | mix: its %s operations | %.1f | ~%.0f | ~%.0f | | | | | | |\n", backend, op, n[op] / secs, at(0.5, op), at(0.99, op)
     }' "$1" "$2" | sort
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+# PostgreSQL's CPU: utime+stime of every postgres process (the server's pooled backends
+# among them), so each case also states what the database spent per request.
+db_ticks() {
+  [ "$backend" = postgres ] || { echo 0; return; }
+  for p in $(pgrep -x postgres || true); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true; done |
+    awk '{ n += $1 } END { printf "%d", n }'
+}
 
 for backend in $backends; do
   tmp=$(mktemp -d)
@@ -130,27 +138,30 @@ for backend in $backends; do
   for c in $cases; do
     if [ "$c" = d ] && [ "$HAS_D" != 1 ]; then
       say "$backend: skipping (d): the schema has no Query.conversation yet"
-      rows+=("| $backend | ${label[d]} | skipped: no \`conversation\` field in this schema yet | | | | | | | |")
+      rows+=("| $backend | ${label[d]} | skipped: no \`conversation\` field in this schema yet | | | | | | | | |")
       continue
     fi
     export CASE=$c
     timeout $((warm + 30)) wrk -t2 -c"$conns" -d"${warm}s" --timeout 10s -s $here/bench.lua "http://127.0.0.1:$port" >/dev/null 2>&1 || true
-    s0=$(metric plexus_db_statements_total); r0=$(metric plexus_graphql_requests_total); c0=$(cpu_ticks)
+    s0=$(metric plexus_db_statements_total); r0=$(metric plexus_graphql_requests_total); c0=$(cpu_ticks); d0=$(db_ticks)
     curl -s -m 5 "http://127.0.0.1:$port/metrics" >"$out/metrics-$backend-$c-before.txt"
     echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
     w0=$(date +%s%N)
     timeout $((secs + 60)) wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s $here/bench.lua \
       "http://127.0.0.1:$port" >"$out/wrk-$backend-$c.txt" 2>"$out/wrk-$backend-$c.err" || true
     w1=$(date +%s%N)
-    s1=$(metric plexus_db_statements_total); r1=$(metric plexus_graphql_requests_total); c1=$(cpu_ticks)
+    s1=$(metric plexus_db_statements_total); r1=$(metric plexus_graphql_requests_total); c1=$(cpu_ticks); d1=$(db_ticks)
     curl -s -m 5 "http://127.0.0.1:$port/metrics" >"$out/metrics-$backend-$c-after.txt"
     hwm=$(awk '/VmHWM/ { print int($2 / 1024) }' "/proc/$pid/status")
     res=$(grep RESULT "$out/wrk-$backend-$c.txt" || echo "RESULT requests=0 errors=? socket_errors=? rps=0 p50_ms=? p99_ms=? p999_ms=?")
     get() { echo "$res" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'; }
     spr=$(awk -v s=$((s1 - s0)) -v r=$((r1 - r0)) 'BEGIN { printf (r > 0 ? "%.1f" : "?"), (r > 0 ? s / r : 0) }')
     cpu=$(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" -v ns=$((w1 - w0)) 'BEGIN { printf "%.0f", 100 * t / hz / (ns / 1e9) }')
+    # CPU milliseconds per request: the server's, plus PostgreSQL's (SQLite runs inside the server).
+    per=$(awk -v t=$((c1 - c0)) -v d=$((d1 - d0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" -v pg="$([ "$backend" = postgres ] && echo 1 || echo 0)" \
+      'BEGIN { if (r == 0) { print "?"; exit } ms = 1000 / hz / r; if (pg) printf "%.2f + %.2f", t * ms, d * ms; else printf "%.2f", t * ms }')
     errs="$(get errors)+$(get socket_errors)"
-    rows+=("| $backend | ${label[$c]} | $(get rps) | $(get p50_ms) | $(get p99_ms) | $(get p999_ms) | $errs | $spr | $cpu% | $hwm |")
+    rows+=("| $backend | ${label[$c]} | $(get rps) | $(get p50_ms) | $(get p99_ms) | $(get p999_ms) | $errs | $spr | $cpu% | $per | $hwm |")
     say "$backend $c: ${rows[-1]}"
     if [ "$c" = mix ]; then
       while IFS= read -r row; do rows+=("$row"); done < <(split_rows "$out/metrics-$backend-$c-before.txt" \
@@ -159,7 +170,7 @@ for backend in $backends; do
     head -3 "$out/wrk-$backend-$c.err" >>"$log" 2>/dev/null || true
   done
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
-  rows+=("| $backend | start-up to ready: ${startup_ms} ms; dataset load: ${load_s}s | | | | | | | | |")
+  rows+=("| $backend | start-up to ready: ${startup_ms} ms; dataset load: ${load_s}s | | | | | | | | | |")
   if [ "$backend" = postgres ]; then psql "$pg_url" -qc "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null; pgdb=; fi
   rm -rf "$tmp"
 done
@@ -168,8 +179,8 @@ done
   echo "Load benchmark: scale $scale, $conns connections, ${secs}s per case after ${warm}s warm-up, wrk -t2 on the same machine"
   echo "($(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average before: $(cut -d' ' -f1-3 /proc/loadavg); release build ${build_s}s; $(date -u +%Y-%m-%dT%H:%MZ))."
   echo
-  echo "| backend | case | req/s | p50 ms | p99 ms | p99.9 ms | errors (http+socket) | SQL statements/request | server CPU | peak RSS MiB |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| backend | case | req/s | p50 ms | p99 ms | p99.9 ms | errors (http+socket) | SQL statements/request | server CPU | CPU ms/request (server + PostgreSQL) | peak RSS MiB |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   printf '%s\n' "${rows[@]}"
 } | tee "$out/results.md"
 say "total $(($(date +%s) - start))s (release build ${build_s}s included)"
