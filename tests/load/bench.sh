@@ -93,8 +93,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 # among them), so each case also states what the database spent per request.
 db_ticks() {
   [ "$backend" = postgres ] || { echo 0; return; }
-  for p in $(pgrep -x postgres || true); do awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true; done |
-    awk '{ n += $1 } END { printf "%d", n }'
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '$2 == "(postgres)" { n += $14 + $15 } END { printf "%d", n }'
 }
 
 for backend in $backends; do
