@@ -326,9 +326,7 @@ async fn run_operation(
     let cost = match checked {
         Ok(cost) => cost,
         Err(errors) => {
-            send(&out, error_message(protocol, &id, errors)).await;
-            let _ = control.send(Control::Done(id));
-            return;
+            return fail(&out, &control, protocol, id, errors).await;
         }
     };
     let _ticket = app.admission.admit(cost).await;
@@ -364,9 +362,7 @@ async fn run_operation(
         }
         if request_error {
             let errors = serde_json::to_value(&resp.errors).unwrap_or_default();
-            send(&out, error_message(protocol, &id, errors)).await;
-            let _ = control.send(Control::Done(id));
-            return;
+            return fail(&out, &control, protocol, id, errors).await;
         }
         let kind = if protocol == Protocol::Legacy {
             "data"
@@ -379,9 +375,7 @@ async fn run_operation(
                 tracing::error!(error = %e, "serialising a subscription event");
                 let errors =
                     json!([{ "message": "internal error", "extensions": { "code": "INTERNAL" } }]);
-                send(&out, error_message(protocol, &id, errors)).await;
-                let _ = control.send(Control::Done(id));
-                return;
+                return fail(&out, &control, protocol, id, errors).await;
             }
         };
         if out.try_send(Message::Text(msg.into())).is_err() {
@@ -394,6 +388,18 @@ async fn run_operation(
         }
     }
     send(&out, json!({ "id": id, "type": "complete" })).await;
+    let _ = control.send(Control::Done(id));
+}
+
+/// Ends operation `id` with an `error` message carrying `errors`.
+async fn fail(
+    out: &mpsc::Sender<Message>,
+    control: &mpsc::UnboundedSender<Control>,
+    protocol: Protocol,
+    id: String,
+    errors: Value,
+) {
+    send(out, error_message(protocol, &id, errors)).await;
     let _ = control.send(Control::Done(id));
 }
 
